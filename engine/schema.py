@@ -1,0 +1,87 @@
+"""The canonical tables every source produces, and the staging contract sources fill.
+
+A source (``engine.sources.*``) never writes canonical tables itself. Inside the build
+transaction it creates these temporary staging relations on the build cursor, then calls
+``engine.cleaning.finish_dataset``, which applies the cleaning rules and fills the canonical
+tables below:
+
+    stage_products(product_id, name, department, category, brand, unit_cost)
+    stage_lines(basket_id, customer_id, ts, week, store_id, product_id,
+                quantity, paid, list_amount, retail_discount, coupon_discount)
+    stage_customer_attributes(customer_id, attribute, value)      -- may be empty
+    stage_promotions(product_id, week, display, mailer)            -- may be empty
+
+``week`` in ``stage_lines`` may be NULL: weeks are then numbered from the first day (week 1).
+Money is in the dataset's currency; ``paid`` is what the customer paid for the line and
+``list_amount`` the shelf (regular) amount before discounts.
+"""
+
+from __future__ import annotations
+
+CANONICAL_DDL = """
+CREATE TABLE customers (
+    customer_id       VARCHAR PRIMARY KEY,
+    has_demographics  BOOLEAN NOT NULL
+);
+CREATE TABLE customer_attributes (      -- one row per customer x attribute; unknown is 'Unknown'
+    customer_id  VARCHAR NOT NULL,
+    attribute    VARCHAR NOT NULL,
+    value        VARCHAR NOT NULL
+);
+CREATE TABLE products (
+    product_id  VARCHAR PRIMARY KEY,
+    name        VARCHAR NOT NULL,
+    department  VARCHAR NOT NULL,
+    category    VARCHAR NOT NULL,
+    brand       VARCHAR,
+    unit_cost   DOUBLE                  -- NULL: margin uses the department's cost ratio
+);
+CREATE TABLE baskets (
+    basket_id    VARCHAR PRIMARY KEY,
+    customer_id  VARCHAR NOT NULL,
+    ts           TIMESTAMP NOT NULL,
+    day          DATE NOT NULL,
+    week         INTEGER NOT NULL,
+    store_id     VARCHAR
+);
+CREATE TABLE lines (                    -- one row per basket x product
+    basket_id        VARCHAR NOT NULL,
+    product_id       VARCHAR NOT NULL,
+    quantity         DOUBLE NOT NULL,
+    paid             DOUBLE NOT NULL,   -- what the customer paid
+    list_amount      DOUBLE NOT NULL,   -- shelf amount before discounts (>= paid)
+    retail_discount  DOUBLE NOT NULL,   -- retailer's (loyalty, shelf) discount
+    coupon_discount  DOUBLE NOT NULL    -- coupon discounts
+);
+CREATE TABLE promotions (               -- one row per product x week with a promotion
+    product_id  VARCHAR NOT NULL,
+    week        INTEGER NOT NULL,
+    display     BOOLEAN NOT NULL,
+    mailer      BOOLEAN NOT NULL
+);
+CREATE TABLE cost_ratios (              -- analyst assumption: unit cost / shelf price by department
+    department  VARCHAR PRIMARY KEY,
+    cost_ratio  DOUBLE NOT NULL
+);
+"""
+
+CANONICAL_TABLES = (
+    "customers",
+    "customer_attributes",
+    "products",
+    "baskets",
+    "lines",
+    "promotions",
+    "cost_ratios",
+)
+
+# Default gross-margin assumption where a product has no unit cost: cost = 72% of shelf price,
+# a typical US grocery gross margin of about 28%. Editable per department on the KPI page.
+DEFAULT_COST_RATIO = 0.72
+
+DESCRIBE_TABLE = """
+SELECT table_name AS "table", column_name AS "column", data_type AS "type", is_nullable AS "nullable"
+FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = $table
+ORDER BY ordinal_position
+"""

@@ -1,0 +1,1 @@
+"""Adapters that produce the canonical tables (``engine.schema``) from a data source."""

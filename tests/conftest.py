@@ -1,0 +1,33 @@
+"""Shared fixtures: a fresh studio database per test, real DuckDB (never mocked)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from engine import store  # noqa: E402
+
+
+@pytest.fixture
+def con(tmp_path):
+    """A new, empty studio database in a temporary file."""
+    connection = store.connect(tmp_path / "studio.duckdb")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def cj_con(tmp_path_factory):
+    """The full Complete Journey ingested once per test session (about 5 s)."""
+    from engine.sources import completejourney
+
+    connection = store.connect(tmp_path_factory.mktemp("cj") / "studio.duckdb")
+    completejourney.ingest(connection, "completejourney")
+    yield connection
+    connection.close()
