@@ -85,3 +85,54 @@ FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = $table
 ORDER BY ordinal_position
 """
+
+# Model runs and their exported parameters (engine.model writes them; pricing reads them).
+# Item utility at regular price with no basket context, as DESIGN.md section 4 defines it:
+#   u(h,i) = lambda_i + <theta_h, alpha_i> + habit(h,i) - b(h,i) * regular_price_i
+#   b(h,i) = softplus(beta_customer_h + beta_item_i)           (1/currency, > 0)
+#   c_ij   = <rho_i, alpha_j> + <rho_j, alpha_i> + pair_ij       (pair_ij from model_pairs, else 0)
+# A synthetic dataset stores its true parameters as the run 'truth' in the same tables.
+MODEL_DDL = """
+CREATE TABLE IF NOT EXISTS model_runs (
+    run_id      VARCHAR PRIMARY KEY,
+    kind        VARCHAR NOT NULL,       -- 'trained' | 'truth'
+    level       VARCHAR NOT NULL,       -- 'product' | 'category'
+    created_at  TIMESTAMP NOT NULL,
+    device      VARCHAR,
+    seconds     DOUBLE,
+    config      VARCHAR NOT NULL,       -- JSON
+    metrics     VARCHAR NOT NULL        -- JSON
+);
+CREATE TABLE IF NOT EXISTS model_items (
+    run_id         VARCHAR NOT NULL,
+    item_id        VARCHAR NOT NULL,    -- product_id, or category name at category level
+    name           VARCHAR NOT NULL,
+    department     VARCHAR NOT NULL,
+    category       VARCHAR NOT NULL,
+    lambda         DOUBLE NOT NULL,     -- popularity (with the average season and promotion folded in)
+    alpha          FLOAT[] NOT NULL,    -- (K,) item attributes
+    rho            FLOAT[] NOT NULL,    -- (K,) interaction vector for complementarity
+    beta_item      DOUBLE NOT NULL,
+    regular_price  DOUBLE NOT NULL,     -- modal shelf price per unit
+    unit_cost      DOUBLE NOT NULL      -- unit cost, or the department cost ratio x regular price
+);
+CREATE TABLE IF NOT EXISTS model_customers (
+    run_id          VARCHAR NOT NULL,
+    customer_id     VARCHAR NOT NULL,
+    theta           FLOAT[] NOT NULL,   -- (K,) preferences
+    beta_customer   DOUBLE NOT NULL,
+    trips_per_week  DOUBLE NOT NULL     -- expected shopping trips per week (horizon scaling)
+);
+CREATE TABLE IF NOT EXISTS model_habits (   -- sparse: only customer x item pairs with history
+    run_id       VARCHAR NOT NULL,
+    customer_id  VARCHAR NOT NULL,
+    item_id      VARCHAR NOT NULL,
+    habit        DOUBLE NOT NULL        -- gamma_i * habit(h,i) at the end of the data
+);
+CREATE TABLE IF NOT EXISTS model_pairs (    -- sparse explicit couplings (the truth of a synthetic market)
+    run_id   VARCHAR NOT NULL,
+    item_a   VARCHAR NOT NULL,
+    item_b   VARCHAR NOT NULL,
+    coupling DOUBLE NOT NULL
+);
+"""
