@@ -1,0 +1,5 @@
+"""KPI overview (placeholder until the KPI page lands)."""
+
+import streamlit as st
+
+st.title("KPI overview")
