@@ -71,6 +71,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         INSERT OR IGNORE INTO main.settings VALUES ('allow_sensitive_segments', 'false');
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE IF NOT EXISTS main.scenarios (     -- engine.scenarios
+            name        VARCHAR PRIMARY KEY,
+            created_at  TIMESTAMP NOT NULL,
+            updated_at  TIMESTAMP NOT NULL,
+            payload     VARCHAR NOT NULL                -- JSON of engine.scenarios.Scenario
+        );
+        """,
+    ),
 ]
 
 # The pseudonym key (secrets.token_hex) never leaves the database: exports and charts show pseudonyms.
