@@ -29,7 +29,7 @@ def train_form(dataset: str, busy: bool) -> None:
                                help="Category level: each category is one item ('any pasta').")
         catalog = middle.number_input("Catalog size", 10, 20000, ModelConfig.catalog_size, step=100, key="train_catalog")
         epochs = right.number_input("Max epochs", 1, 100, ModelConfig.max_epochs, key="train_epochs")
-        submitted = st.form_submit_button("Train", type="primary", disabled=busy)
+        submitted = st.form_submit_button("Train", type="primary", disabled=busy, key="train_submit")
     if submitted and not busy:
         config = ModelConfig(level=level, catalog_size=int(catalog), max_epochs=int(epochs))
         training_jobs()[dataset] = TrainingJob(get_connection(), db_path(), dataset, config).start()

@@ -256,7 +256,7 @@ def _segment(customers: pd.DataFrame, attributes: pd.DataFrame, attribute: str) 
 def _season_features(weeks: np.ndarray, week_days: pd.DataFrame, harmonics: int) -> np.ndarray:
     """(W, 2 * harmonics) annual Fourier features of each week's first day (zeros if none asked)."""
     first_days = pd.to_datetime(week_days.set_index("week").reindex(weeks)["first_day"])
-    day_of_year = first_days.dt.dayofyear.to_numpy(np.float64)
+    day_of_year = first_days.dt.day_of_year.to_numpy(np.float64)
     missing = np.isnan(day_of_year)  # a week with no baskets: step 7 days from the week before
     if missing.any():
         day_of_year = pd.Series(day_of_year).interpolate(limit_direction="both").to_numpy()

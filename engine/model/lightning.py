@@ -73,11 +73,11 @@ class ChoiceModule(pl.LightningModule):
     def shared_step(self, batch: ChoiceBatch, stage: str) -> torch.Tensor:
         trips = batch.customer.shape[0]
         nll = weighted_nll(self.network(batch), batch.label, batch.weight) / trips  # per trip
-        self.log(f"{stage}_loss", nll, on_step=False, on_epoch=True, batch_size=trips, sync_dist=stage == "val")
+        self.log(f"{stage}_loss", nll, on_step=False, on_epoch=True, batch_size=trips, sync_dist=True)
         if stage != "train":
             return nll
         penalty = self.network.prior_penalty(self.config.l2_customer, self.config.l2_item)
-        return nll + penalty * (trips / self.n_train_trips)
+        return nll + penalty / self.n_train_trips  # per trip, like nll: an epoch sums to the MAP objective
 
     def training_step(self, batch: ChoiceBatch, batch_idx: int) -> torch.Tensor:
         return self.shared_step(batch, "train")

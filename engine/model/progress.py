@@ -54,20 +54,22 @@ class TrainingMonitor(pl.Callback):
         self._epoch_start: float | None = None
         self._last_report = 0.0
         self._fit_start = 0.0
+        self._total_steps = 1
         self._loss = float("nan")
 
     @property
     def examples_per_s(self) -> float:
         return self.examples / self.train_seconds if self.train_seconds > 0 else 0.0
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._fit_start = time.perf_counter()
+        # every rank asks: estimating the steps can be a collective operation under DDP
+        self._total_steps = max(int(trainer.estimated_stepping_batches), 1)
         if trainer.is_global_zero:
-            total = int(trainer.estimated_stepping_batches)
             emit_event(
                 self.stream, "start", run_id=self.run_id, device=str(trainer.strategy.root_device),
-                max_epochs=trainer.max_epochs, steps_per_epoch=total // max(trainer.max_epochs or 1, 1),
-                total_steps=total,
+                max_epochs=trainer.max_epochs, steps_per_epoch=self._total_steps // max(trainer.max_epochs or 1, 1),
+                total_steps=self._total_steps,
             )
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -99,7 +101,7 @@ class TrainingMonitor(pl.Callback):
             trainer.should_stop = True
         if not trainer.is_global_zero or self.stream is None:
             return
-        total = max(int(trainer.estimated_stepping_batches), 1)
+        total = self._total_steps
         step = trainer.global_step
         elapsed = now - self._fit_start
         rate = self.examples / (self.train_seconds + (now - (self._epoch_start or now)) or 1e-9)

@@ -53,6 +53,15 @@ def describe_device(accelerator: str = "auto") -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+def quiet_lightning() -> None:
+    """Keep Lightning's banners and known-harmless warnings off the console of a training."""
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (".*LeafSpec.*", ".*Checkpoint directory .* exists and is not empty.*",
+                    ".*does not have many workers.*"):
+        warnings.filterwarnings("ignore", message)
+
+
 def build_trainer(
     config: ModelConfig,
     run_dir: Path,
@@ -62,15 +71,19 @@ def build_trainer(
     num_nodes: int = 1,
     strategy: str = "auto",
     max_steps: int = -1,
-    checkpoint: bool = True,
+    validate: bool = True,
 ) -> pl.Trainer:
-    """The Lightning trainer of a run: early stopping on ``val_loss``, best checkpoint kept."""
-    callbacks: list[pl.Callback] = [monitor, EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=1e-3)]
-    if checkpoint:
-        callbacks.append(
+    """The Lightning trainer of a run: early stopping on ``val_loss``, best checkpoint kept.
+
+    ``validate=False`` (the speed bench) trains only: no validation, early stopping or checkpoint.
+    """
+    callbacks: list[pl.Callback] = [monitor]
+    if validate:
+        callbacks += [
+            EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=1e-3),
             ModelCheckpoint(dirpath=run_dir, filename=CHECKPOINT_FILE.removesuffix(".ckpt"), monitor="val_loss",
-                            save_top_k=1, enable_version_counter=False)
-        )
+                            save_top_k=1, enable_version_counter=False),
+        ]
     on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     return pl.Trainer(
         accelerator=accelerator,
@@ -85,7 +98,8 @@ def build_trainer(
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        enable_checkpointing=checkpoint,
+        enable_checkpointing=validate,
+        limit_val_batches=None if validate else 0,
         num_sanity_val_steps=0,
         default_root_dir=str(run_dir),
     )
@@ -125,13 +139,11 @@ def _fit_run(run_dir, accelerator, devices, num_nodes, strategy, stream) -> Trai
     pl.seed_everything(config.seed, workers=True, verbose=False)
     module = ChoiceModule.for_data(data, config)
     monitor = TrainingMonitor(run_dir, stream, record["run_id"])
-    warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
+    quiet_lightning()
     trainer = build_trainer(config, run_dir, monitor, accelerator, devices, num_nodes, strategy)
     device = describe_device(accelerator) if trainer.world_size == 1 else f"{describe_device(accelerator)} x {trainer.world_size}"
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        trainer.fit(module, datamodule=TripDataModule(data, config))
+    trainer.fit(module, datamodule=TripDataModule(data, config))
     seconds = time.perf_counter() - start
     best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     result = TrainResult(
@@ -140,7 +152,7 @@ def _fit_run(run_dir, accelerator, devices, num_nodes, strategy, stream) -> Trai
         device=device,
         epochs=monitor.epochs_run,
         seconds=round(seconds, 2),
-        train_examples_per_s=round(monitor.examples_per_s, 1),
+        train_examples_per_s=round(monitor.examples_per_s * trainer.world_size, 1),  # ranks run equal shards
         val_loss=None if best is None else float(best),
     )
     if not trainer.is_global_zero:
