@@ -100,9 +100,10 @@ def show_behaviour(report: ModelReport) -> None:
     right.subheader("Own-price elasticity by segment")
     box = go.Figure()
     for row in report.elasticities.itertuples():
-        box.add_trace(go.Box(name=row.segment, q1=[row.p25], median=[row.p50], q3=[row.p75],
+        box.add_trace(go.Box(x=[row.segment], name=row.segment, q1=[row.p25], median=[row.p50], q3=[row.p75],
                              lowerfence=[row.p5], upperfence=[row.p95], mean=[row.mean]))
-    right.plotly_chart(box.update_layout(showlegend=False, yaxis_title="elasticity (demand-weighted)"), width="stretch")
+    right.caption("Boxes: 25-75% of the demand-weighted customer x item elasticities; whiskers 5-95%.")
+    right.plotly_chart(box.update_layout(showlegend=False, yaxis_title="own-price elasticity"), width="stretch")
     st.subheader("Learned complements and substitutes")
     left, right = st.columns(2)
     left.caption("Complements (coupling > 0)")

@@ -40,7 +40,8 @@ class ModelConfig:
     patience: int = 2  # early stopping on the validation loss
     # Gaussian-prior (L2) strengths, per training trip; larger means stronger shrinkage to 0.
     l2_customer: float = 2.0  # free parts of theta_h and beta_customer_h (cold start falls back to g)
-    l2_item: float = 0.5  # alpha_i, rho_i, season, gamma and beta_item deviations
+    l2_item: float = 0.5  # alpha_i, rho_i, gamma and beta_item deviations
+    l2_season: float = 0.5  # season_i: a year of data hardly separates an annual cycle from a trend
     seed: int = 0
     # --- evaluation -------------------------------------------------------------------------
     eval_negatives: int = 32  # sampled non-purchases per held-out trip for nll and auc

@@ -47,21 +47,36 @@ JOIN baskets b USING (basket_id)
 JOIN products p USING (product_id)
 """
 
+# Modes break ties deterministically (the higher shelf price; the first department by name):
+# DuckDB's mode() keeps whichever tied value its parallel aggregation meets first.
 CATALOG = """
-WITH ranked AS (
-    SELECT item_id, count(DISTINCT basket_id) AS baskets, mode(unit_shelf) AS regular_price
+WITH shelf_prices AS (
+    SELECT item_id, unit_shelf, count(*) AS lines
     FROM model_item_lines
+    WHERE week <= $last_train_week
+    GROUP BY ALL
+), ranked AS (
+    SELECT item_id, count(DISTINCT basket_id) AS baskets,
+           (SELECT first(s.unit_shelf ORDER BY s.lines DESC, s.unit_shelf DESC)
+            FROM shelf_prices s WHERE s.item_id = l.item_id) AS regular_price
+    FROM model_item_lines l
     WHERE week <= $last_train_week
     GROUP BY item_id
     ORDER BY baskets DESC, item_id
     LIMIT $catalog_size
+), departments AS (
+    SELECT CASE WHEN $level = 'category' THEN category ELSE product_id END AS item_id,
+           department, count(*) AS products
+    FROM products
+    GROUP BY ALL
 ), described AS (
     SELECT CASE WHEN $level = 'category' THEN category ELSE product_id END AS item_id,
            CASE WHEN $level = 'category' THEN any_value(category) ELSE any_value(name) END AS name,
-           mode(department) AS department,
+           (SELECT first(d.department ORDER BY d.products DESC, d.department) FROM departments d
+            WHERE d.item_id = CASE WHEN $level = 'category' THEN p.category ELSE p.product_id END) AS department,
            any_value(category) AS category,
            avg(unit_cost) AS unit_cost
-    FROM products
+    FROM products p
     GROUP BY 1
 )
 SELECT r.item_id, d.name, d.department, d.category, r.baskets,

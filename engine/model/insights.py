@@ -6,6 +6,8 @@ stored with the run (``metrics.json``), so the page only reads them.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -65,7 +67,7 @@ def elasticities_by_segment(network: ChoiceNetwork, data: PreparedData, config: 
         labels.append(np.repeat(segments[chunk], data.n_items))
     frame = pd.DataFrame({"e": np.concatenate(values), "w": np.concatenate(weights), "s": np.concatenate(labels)})
     table = []
-    for segment, group in frame.groupby("s", sort=True):
+    for segment, group in sorted(frame.groupby("s"), key=lambda pair: _natural_key(str(pair[0]))):
         order = np.argsort(group["e"].to_numpy())
         e, w = group["e"].to_numpy()[order], group["w"].to_numpy()[order]
         cumulative = np.cumsum(w) / w.sum()
@@ -73,6 +75,11 @@ def elasticities_by_segment(network: ChoiceNetwork, data: PreparedData, config: 
         table.append({"segment": str(segment), "customers": int(len(group) // data.n_items),
                       "mean": float(np.average(e, weights=w)), **q})
     return table
+
+
+def _natural_key(text: str) -> list:
+    """'15-24K' before '100-124K': digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 @torch.no_grad()

@@ -76,7 +76,7 @@ class ChoiceModule(pl.LightningModule):
         self.log(f"{stage}_loss", nll, on_step=False, on_epoch=True, batch_size=trips, sync_dist=True)
         if stage != "train":
             return nll
-        penalty = self.network.prior_penalty(self.config.l2_customer, self.config.l2_item)
+        penalty = self.network.prior_penalty(self.config.l2_customer, self.config.l2_item, self.config.l2_season)
         return nll + penalty / self.n_train_trips  # per trip, like nll: an epoch sums to the MAP objective
 
     def training_step(self, batch: ChoiceBatch, batch_idx: int) -> torch.Tensor:

@@ -189,17 +189,16 @@ class ChoiceNetwork(nn.Module):
         """(L, I) couplings c_ij of each item i in ``item`` (L,) with every catalog item j."""
         return self.rho[item] @ self.alpha.T + self.alpha[item] @ self.rho.T
 
-    def prior_penalty(self, l2_customer: float, l2_item: float) -> torch.Tensor:
-        """Gaussian-prior penalty (sum of squares) that shrinks the free parameters to 0."""
+    def prior_penalty(self, l2_customer: float, l2_item: float, l2_season: float) -> torch.Tensor:
+        """Gaussian-prior penalty (sums of squares) that shrinks the free parameters to 0."""
         customer = self.preference_free.square().sum() + self.beta_customer_free.square().sum()
         item = (
             self.alpha.square().sum()
             + self.rho.square().sum()
-            + self.season_item.square().sum()
             + self.habit_item.square().sum()
             + self.beta_item.square().sum()
         )
-        return l2_customer * customer + l2_item * item
+        return l2_customer * customer + l2_item * item + l2_season * self.season_item.square().sum()
 
 
 def weighted_nll(utility: torch.Tensor, label: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

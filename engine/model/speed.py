@@ -39,7 +39,7 @@ def raw_torch_examples_per_s(data: PreparedData, config: ModelConfig, steps: int
         for batch in batches:
             trips = batch.customer.shape[0]
             loss = weighted_nll(network(batch), batch.label, batch.weight) / trips
-            loss = loss + network.prior_penalty(config.l2_customer, config.l2_item) / module.n_train_trips
+            loss = loss + network.prior_penalty(config.l2_customer, config.l2_item, config.l2_season) / module.n_train_trips
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
