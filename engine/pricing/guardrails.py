@@ -104,7 +104,8 @@ class BindingConstraint:
     gain_if_relaxed: float   # objective gain over the horizon if this guardrail alone were dropped
 
     def to_json(self) -> dict:
-        return asdict(self)
+        gain = self.gain_if_relaxed
+        return asdict(self) | {"gain_if_relaxed": gain if math.isfinite(gain) else None}
 
 
 @dataclass(frozen=True)

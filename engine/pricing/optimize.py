@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 
 from engine.errors import DataError
-from engine.pricing import params as P
+from engine.pricing import bundle as B
 from engine.pricing import search, solver, strategies
 from engine.pricing.guardrails import BindingConstraint, Guardrails, Strategy
 from engine.pricing.vectorized import BundleDemand, load_demand
@@ -37,12 +37,12 @@ class PriceDecision:
 
     dataset: str
     run_id: str
-    items: tuple[P.BundleItem, ...]
+    items: tuple[B.BundleItem, ...]
     objective: str
     welfare_weight: float
     weeks: float
     guardrails: Guardrails
-    segment: P.Segment
+    segment: B.Segment
     prices: tuple[tuple[str, float], ...]   # segment -> recommended price (the sum of the parts: no discount)
     discount_pays: bool
     recommendation: str                     # plain words
@@ -51,6 +51,11 @@ class PriceDecision:
     strategies: tuple[Strategy, ...]
     projection: BundleProjection            # what-if figures (with bands) at the recommended price(s)
     evaluated_prices: int                   # prices evaluated exactly on every customer
+
+    @property
+    def incremental_margin(self) -> float:
+        """Incremental margin of the recommendation vs no bundle, over the horizon (0: no discount)."""
+        return self.projection.total.figures["incremental_margin"].value if self.discount_pays else 0.0
 
     @property
     def price(self) -> float | dict[str, float]:
@@ -77,7 +82,7 @@ def optimize_price(
     con: duckdb.DuckDBPyConnection,
     dataset: str,
     items: list[str],
-    segment: P.Segment | str | None = None,
+    segment: B.Segment | str | None = None,
     objective: str = "margin",
     guardrails: Guardrails = Guardrails(),
     weeks: float = DEFAULT_WEEKS,
@@ -97,10 +102,10 @@ def optimize_price(
         raise DataError(f"objective must be margin, revenue or welfare; found {objective!r}")
     if not weeks > 0:
         raise DataError(f"the horizon must be a positive number of weeks; found {weeks}")
-    segment = segment if isinstance(segment, P.Segment) else P.Segment.parse(segment)
+    segment = segment if isinstance(segment, B.Segment) else B.Segment.parse(segment)
     per_segment = bool(segment.attribute) and segment.value is None
-    attribute = segment.attribute or P.default_segment_attribute(con, dataset)
-    data = load_demand(con, dataset, items, P.Segment(attribute, segment.value) if attribute else P.Segment(), run)
+    attribute = segment.attribute or B.default_segment_attribute(con, dataset)
+    data = load_demand(con, dataset, items, B.Segment(attribute, segment.value) if attribute else B.Segment(), run)
     bundle = data.bundle
     base = guardrails.rules(bundle.sum_of_parts, bundle.bundle_cost)
     relaxed = guardrails.relaxations(bundle.sum_of_parts, bundle.bundle_cost)
@@ -145,6 +150,8 @@ def optimize_price(
     gain = choice.gain * weeks
     threshold = min_gain_pct / 100 * abs(baseline)
     pays = choice.discounts and gain >= threshold and gain > 0
+    if not pays:  # then a guardrail "binds" only if dropping it would make a discount pay
+        binding = tuple(b for b in binding if max(gain, 0.0) + b.gain_if_relaxed >= max(threshold, tolerance))
     recommended = np.where(np.isfinite(choice.prices) & pays, choice.prices, bundle.sum_of_parts)
     compared = strategies.compare(
         data, points, coarse_prices, sample, index, base, weeks, objective, welfare_weight, present,
@@ -158,12 +165,12 @@ def optimize_price(
         welfare_weight=welfare_weight, weeks=float(weeks), guardrails=guardrails, segment=segment,
         prices=_price_pairs(data, recommended, per_segment), discount_pays=bool(pays), recommendation=text,
         objective_gain=float(gain if pays else 0.0), binding_constraints=binding, strategies=compared,
-        projection=projection, evaluated_prices=len(points),
+        projection=projection, evaluated_prices=len(exact.prices),
     )
 
 
 def _projection(
-    con: duckdb.DuckDBPyConnection, data: BundleDemand, prices: np.ndarray, weeks: float, segment: P.Segment,
+    con: duckdb.DuckDBPyConnection, data: BundleDemand, prices: np.ndarray, weeks: float, segment: B.Segment,
     run: str | None,
 ) -> BundleProjection:
     """What-if figures with bands at the recommended prices, from the vectorized path."""
@@ -178,15 +185,16 @@ def _projection(
 
 def _price_pairs(data: BundleDemand, prices: np.ndarray, per_segment: bool) -> tuple[tuple[str, float], ...]:
     present = np.bincount(data.parameters.segment_code, minlength=data.n_segments) > 0
-    pairs = tuple((value, float(prices[k])) for k, value in enumerate(data.bundle.segment_values) if present[k])
+    pairs = tuple((value, round(float(prices[k]), 2)) for k, value in enumerate(data.bundle.segment_values)
+                  if present[k])
     if per_segment:
         return pairs
-    label = data.bundle.segment.label if data.bundle.segment.value else P.ALL_CUSTOMERS
+    label = data.bundle.segment.label if data.bundle.segment.value else B.ALL_CUSTOMERS
     return ((label, pairs[0][1]),)
 
 
 def _infeasible(
-    data: BundleDemand, segment: P.Segment, objective: str, weight: float, weeks: float, guardrails: Guardrails,
+    data: BundleDemand, segment: B.Segment, objective: str, weight: float, weeks: float, guardrails: Guardrails,
     before: dict[str, float],
 ) -> PriceDecision:
     """No price satisfies the guardrails: recommend no discount and name the conflicting rules."""

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from engine import store
 from engine.errors import DataError
-from engine.pricing import params as P
+from engine.pricing import bundle as B
 from engine.schema import CANONICAL_DDL, MODEL_DDL
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ def resample_population(
     """Create dataset ``name`` with ``customers`` customers resampled from ``source``'s model run."""
     if customers < 1:
         raise DataError(f"a population needs at least one customer; found {customers}")
-    with P.model_cursor(con, source) as (cur, _):
-        info = P.choose_run(cur, source, run)
+    with B.model_cursor(con, source) as (cur, _):
+        info = B.choose_run(cur, source, run)
         frames = {
             "customers": cur.execute(READ_CUSTOMERS, {"run": info.run_id}).df(),
             "items": cur.execute(READ_ITEMS, {"run": info.run_id}).df(),

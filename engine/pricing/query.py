@@ -28,6 +28,7 @@ import duckdb
 import numpy as np
 
 from engine.errors import ModelError
+from engine.pricing import bundle as B
 from engine.pricing import params as P
 from engine.pricing.demand import BETTER_OFF_MIN, NO_DISCOUNT_TOLERANCE, RAW_FIELDS
 
@@ -129,7 +130,7 @@ _tables: OrderedDict[tuple[int, str], None] = OrderedDict()  # (id(con), table) 
 _before: dict[tuple[int, str], np.ndarray] = {}              # raw sums with no bundle, per table
 
 
-def cached_table(con: duckdb.DuckDBPyConnection, bundle: P.Bundle, run_id: str) -> str:
+def cached_table(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str) -> str:
     """Name of the per-customer cache table of (bundle, run), building it if needed (cold path)."""
     key = repr((bundle.dataset, bundle.dataset_version, run_id, str(bundle.run.created_at), bundle.item_ids,
                 bundle.segment.attribute, bundle.segment.value, bundle.segment_values))
@@ -180,12 +181,12 @@ def aggregate_without_bundle(con: duckdb.DuckDBPyConnection, table: str, sum_of_
     return cached
 
 
-def _build(con: duckdb.DuckDBPyConnection, bundle: P.Bundle, run_id: str, qualified: str) -> None:
+def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualified: str) -> None:
     sql = "CREATE OR REPLACE TABLE " + qualified + " AS " + BUILD_CACHE.format(
         utilities=P.CUSTOMER_UTILITIES, couplings=P.PAIR_COUPLINGS
     )
     params = P.query_parameters(bundle, run_id) | {"n": len(bundle.items)}
-    with P.model_cursor(con, bundle.dataset) as (cur, _):
+    with B.model_cursor(con, bundle.dataset) as (cur, _):
         P.prepare(cur)
         try:
             cur.execute(sql, params)

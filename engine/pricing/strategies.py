@@ -16,7 +16,7 @@ from engine.pricing import figures as F
 from engine.pricing import grid, solver
 from engine.pricing.demand import FactorizedDemand
 from engine.pricing.guardrails import BindingConstraint, Strategy
-from engine.pricing.params import ALL_CUSTOMERS, Segment
+from engine.pricing.bundle import ALL_CUSTOMERS, Segment
 from engine.pricing.vectorized import BundleDemand
 
 SHOWN = ("take_rate", "bundle_units", "revenue", "margin", "incremental_revenue", "incremental_margin",

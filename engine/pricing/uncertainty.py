@@ -4,8 +4,8 @@ Two sources, in order of preference:
 
 1. **Model ensemble.** Runs whose config JSON shares an ``"ensemble"`` value (several fits with
    different seeds or bootstrap resamples of customers) are projected one by one; the band is the
-   spread of a figure across members (quantiles at ``LEVEL``; with few members this is close to
-   their range). This is parameter uncertainty.
+   range of a figure across members (quantiles at ``LEVEL`` from ``QUANTILE_MEMBERS`` members on).
+   This is parameter uncertainty.
 2. **Bootstrap of customers** over the chosen run, while no ensemble exists. Customers are hashed
    into ``BUCKETS`` buckets (``engine.pricing.params``); raw sums per bucket are resampled with
    replacement, which approximates resampling customers at a tiny cost (a replicate is a
@@ -26,6 +26,7 @@ import numpy as np
 LEVEL = 0.90                 # two-sided band: 5% and 95% quantiles
 BOOTSTRAP_RESAMPLES = 200    # bucket resamples (cheap: no pass over customers)
 SEED = 20240107
+QUANTILE_MEMBERS = 10        # smaller ensembles: the band is the members' full range
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class BandSource:
     def label(self) -> str:
         pct = round(self.level * 100)
         if self.method == "ensemble":
-            return f"{pct}% band across an ensemble of {self.size} model runs"
+            spread = f"{pct}% band" if self.size >= QUANTILE_MEMBERS else "range"
+            return f"{spread} across an ensemble of {self.size} model runs"
         return f"{pct}% band from {self.size} bootstrap resamples of customers (one model run; no ensemble yet)"
 
 
@@ -118,4 +120,6 @@ def bands_from_members(
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], BandSource]:
     """Bands across ensemble members' figures (each shaped like ``point``)."""
     replicates = {name: np.stack([m[name] for m in member_figures]) for name in point}
+    if len(member_figures) < QUANTILE_MEMBERS:
+        level = 1.0  # the full range of the members
     return quantile_band(point, replicates, level), BandSource("ensemble", len(member_figures), level)

@@ -14,6 +14,7 @@ from functools import cached_property
 import duckdb
 import numpy as np
 
+from engine.pricing import bundle as B
 from engine.pricing import params as P
 from engine.pricing.demand import NO_DISCOUNT_TOLERANCE, FactorizedDemand, raw_sums
 
@@ -22,7 +23,7 @@ from engine.pricing.demand import NO_DISCOUNT_TOLERANCE, FactorizedDemand, raw_s
 class BundleDemand:
     """A bundle's customers as arrays: parameters, factorized demand, segment and bucket codes."""
 
-    bundle: P.Bundle
+    bundle: B.Bundle
     parameters: P.BundleParameters
     _memo: dict = field(default_factory=dict, repr=False, compare=False)  # segment prices -> sums
 
@@ -74,12 +75,12 @@ def load_demand(
     con: duckdb.DuckDBPyConnection,
     dataset: str,
     items: list[str],
-    segment: P.Segment | None = None,
+    segment: B.Segment | None = None,
     run: str | None = None,
 ) -> BundleDemand:
     """Resolve the bundle and fetch its customers' parameters into arrays (cold path)."""
-    bundle = P.open_bundle(con, dataset, items, segment, run)
-    with P.model_cursor(con, dataset) as (cur, _):
+    bundle = B.open_bundle(con, dataset, items, segment, run)
+    with B.model_cursor(con, dataset) as (cur, _):
         parameters = P.load_bundle(cur, bundle)
     return BundleDemand(bundle, _in_group_order(parameters))
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from engine.errors import DataError
 from engine.pricing import figures as F
-from engine.pricing import params as P
+from engine.pricing import bundle as B
 from engine.pricing import query, uncertainty
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ class BundleProjection:
 
     dataset: str
     run_id: str
-    items: tuple[P.BundleItem, ...]
-    segment: P.Segment
+    items: tuple[B.BundleItem, ...]
+    segment: B.Segment
     prices: tuple[tuple[str, float], ...]   # (segment value, bundle price); one pair when one price
     sum_of_parts: float
     bundle_cost: float
@@ -99,7 +99,7 @@ def project_bundle(
     dataset: str,
     items: list[str],
     price: float | Mapping[str, float],
-    segment: P.Segment | str | None = None,
+    segment: B.Segment | str | None = None,
     weeks: float = DEFAULT_WEEKS,
     run: str | None = None,
     resamples: int = uncertainty.BOOTSTRAP_RESAMPLES,
@@ -116,8 +116,8 @@ def project_bundle(
     """
     if not weeks > 0:
         raise DataError(f"the horizon must be a positive number of weeks; found {weeks}")
-    segment = segment if isinstance(segment, P.Segment) else P.Segment.parse(segment)
-    bundle = P.open_bundle(con, dataset, items, segment, run)
+    segment = segment if isinstance(segment, B.Segment) else B.Segment.parse(segment)
+    bundle = B.open_bundle(con, dataset, items, segment, run)
     prices = segment_prices(bundle, price)
     n_seg = len(bundle.segment_values)
 
@@ -131,7 +131,7 @@ def project_bundle(
 
 
 def assemble_projection(
-    bundle: P.Bundle,
+    bundle: B.Bundle,
     prices: list[float],
     members: list[tuple[np.ndarray, np.ndarray]],
     weeks: float,
@@ -161,7 +161,7 @@ def assemble_projection(
         dataset=bundle.dataset,
         run_id=bundle.run.run_id,
         items=bundle.items,
-        segment=bundle.segment if show_segments else P.Segment(),
+        segment=bundle.segment if show_segments else B.Segment(),
         prices=tuple((value, prices[k]) for k, value in enumerate(bundle.segment_values)
                      if groups[k].customers > 0),
         sum_of_parts=bundle.sum_of_parts,
@@ -173,7 +173,7 @@ def assemble_projection(
     )
 
 
-def segment_prices(bundle: P.Bundle, price: float | Mapping[str, float]) -> list[float]:
+def segment_prices(bundle: B.Bundle, price: float | Mapping[str, float]) -> list[float]:
     """Bundle price per segment code; one price for all, or a mapping segment value -> price."""
     if isinstance(price, Mapping):
         missing = [v for v in bundle.segment_values if v not in price]
@@ -194,18 +194,18 @@ def _with_total(sums: np.ndarray) -> np.ndarray:
     return np.concatenate([sums, sums.sum(axis=0, keepdims=True)])
 
 
-def _item_array(bundle: P.Bundle, field: str) -> np.ndarray:
+def _item_array(bundle: B.Bundle, field: str) -> np.ndarray:
     return np.array([getattr(item, field) for item in bundle.items])
 
 
-def _group(bundle: P.Bundle, point: dict, bands: dict, g: int, prices: list[float]) -> F.BundleFigures:
+def _group(bundle: B.Bundle, point: dict, bands: dict, g: int, prices: list[float]) -> F.BundleFigures:
     def figure(name: str, *index: int) -> F.Figure:
         low, high = bands[name]
         at = (g, *index)
         return F.Figure(float(point[name][at]), float(low[at]), float(high[at]))
 
     is_total = g == len(bundle.segment_values)
-    label = (bundle.segment.label if bundle.segment.value else P.ALL_CUSTOMERS) if is_total else bundle.segment_values[g]
+    label = (bundle.segment.label if bundle.segment.value else B.ALL_CUSTOMERS) if is_total else bundle.segment_values[g]
     if is_total:
         shown = {p for k, p in enumerate(prices) if point["customers"][k] > 0}
         price = shown.pop() if len(shown) == 1 else None
