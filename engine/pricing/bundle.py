@@ -20,7 +20,7 @@ from datetime import datetime
 import duckdb
 
 from engine import store
-from engine.errors import DataError, ModelError
+from engine.errors import DataError, ModelError, StudioError
 
 log = logging.getLogger(__name__)
 
@@ -285,3 +285,38 @@ def segment_choices(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, l
             name: [row[0] for row in cur.execute(SEGMENT_VALUES, {"attribute": name}).fetchall()]
             for name in attributes(cur)
         }
+
+
+def candidate_bundles(con: duckdb.DuckDBPyConnection, dataset: str, top: int = 10) -> list[tuple[str, ...]]:
+    """Top co-purchase candidates from bundle discovery (``engine.bundles``), when it is installed
+    and can rank this dataset; items the pricing run does not know are left out."""
+    try:
+        from engine.bundles import BundleQuery, find_bundles
+    except ImportError:
+        return []
+    try:
+        result = find_bundles(con, dataset, BundleQuery(top=top, rank_by="score"))
+        known = {item.item_id for item in item_catalog(con, dataset)}
+    except (StudioError, TypeError, ValueError) as exc:  # no baskets, another API, ...
+        log.info("no bundle candidates for %s: %s", dataset, exc)
+        return []
+    return [tuple(c.items) for c in result.candidates if set(c.items) <= known]
+
+
+STRONGEST_PAIR = """
+SELECT item_a, item_b FROM model_pairs
+WHERE run_id = $run AND coupling > 0
+  AND item_a IN (SELECT item_id FROM model_items WHERE run_id = $run)
+  AND item_b IN (SELECT item_id FROM model_items WHERE run_id = $run)
+ORDER BY coupling DESC, item_a, item_b LIMIT 1
+"""
+
+
+def suggested_items(con: duckdb.DuckDBPyConnection, dataset: str, run: str | None = None) -> list[str]:
+    """A bundle to start from: the run's most complementary explicit pair, else its first two items."""
+    with model_cursor(con, dataset) as (cur, _):
+        info = choose_run(cur, dataset, run)
+        rows = cur.execute(STRONGEST_PAIR, {"run": info.run_id}).fetchall()
+        if rows:
+            return list(rows[0])
+        return [row[0] for row in cur.execute(CATALOG, {"run": info.run_id}).fetchall()[:2]]

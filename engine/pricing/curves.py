@@ -48,7 +48,8 @@ def price_curve(
     lowest: float | None = None,
     points: int = 41,
 ) -> PriceCurve:
-    """Figures at ``points`` prices from ``lowest`` (default half the sum of the parts) to the sum.
+    """Figures at ``points`` prices from ``lowest`` (default half the sum of the parts) to one cent
+    below the sum (at the sum itself the bundle is no offer and every figure is the no-bundle one).
 
     With ``segment`` "attribute=value" the curve covers that segment; otherwise everyone.
     """
@@ -60,7 +61,7 @@ def price_curve(
     low = DEFAULT_LOWEST_SHARE * parts if lowest is None else float(lowest)
     if not 0 < low < parts:
         raise DataError(f"the lowest curve price must be between 0 and the sum of the parts {parts:.2f}; found {low}")
-    prices = np.round(np.linspace(low, parts, points), 2)                                  # (G,)
+    prices = np.round(np.linspace(low, parts - 0.01, points), 2)                           # (G,)
     before = data.without_bundle.sum(axis=(0, 1))                                          # (F,)
     after = np.stack([data.sums(p, weeks).sum(axis=(0, 1)) for p in prices])              # (G, F)
     derived = F.derive(after, np.broadcast_to(before, after.shape), weeks, data.parameters.prices,

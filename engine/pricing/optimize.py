@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from engine.errors import DataError
 from engine.pricing import bundle as B
@@ -62,6 +63,20 @@ class PriceDecision:
         if self.segment.attribute and not self.segment.value:
             return dict(self.prices)
         return self.prices[0][1]
+
+    def strategy_table(self) -> pd.DataFrame:
+        """The strategies side by side, one row each."""
+        rows = []
+        for strategy in self.strategies:
+            prices = ", ".join(f"{segment}: " + ("no discount" if price is None else f"{price:.2f}")
+                               for segment, price in strategy.prices)
+            if all(price is None for _, price in strategy.prices):
+                prices = "no discount"
+            if not strategy.deployable:
+                prices = "each customer's own"
+            rows.append({"strategy": strategy.name, "deployable": strategy.deployable, "prices": prices,
+                         "objective_gain": strategy.objective_gain, **strategy.figures, "note": strategy.note})
+        return pd.DataFrame(rows)
 
     def to_json(self) -> dict:
         """The CLI's ``optimize --json`` object."""

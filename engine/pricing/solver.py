@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from engine.pricing.demand import NO_DISCOUNT_TOLERANCE
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -41,8 +43,9 @@ class Choice:
 
 
 def allowed(prices: np.ndarray, rules: Rules) -> np.ndarray:
-    """(U,) which evaluated prices the rules allow."""
-    ok = (prices >= rules.low - 1e-9) & (prices <= rules.high + 1e-9)
+    """(U,) which evaluated prices the rules allow (a price at the sum of the parts is no offer:
+    "no discount" is a separate option everywhere)."""
+    ok = (prices >= rules.low - 1e-9) & (prices < rules.high - NO_DISCOUNT_TOLERANCE)
     if rules.endings:
         ok &= np.isin(np.round(prices * 100).astype(np.int64) % 100, rules.endings)
     return ok
