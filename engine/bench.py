@@ -41,7 +41,14 @@ def bench_ingest(repeat: int = 3) -> dict[str, float]:
     }
 
 
-BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest]
+def bench_pricing() -> dict[str, float | str]:
+    """What-if and optimizer speed (default market and 1M customers): see engine.pricing.benchmark."""
+    from engine.pricing.benchmark import bench_pricing as run
+
+    return run()
+
+
+BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_pricing]
 
 
 def run_all() -> dict[str, float]:

@@ -232,12 +232,14 @@ def open_bundle(
     """Resolve run, items and segment of a bundle in ``dataset``.
 
     Remembered per (connection, dataset version, model runs, items, segment, run), so the warm
-    what-if path costs two tiny queries here.
+    what-if path costs one tiny query here.
     """
     segment = segment or Segment()
     with model_cursor(con, dataset) as (cur, version):
-        has_tables = cur.execute(HAS_MODEL_TABLES).fetchall()[0][0] == 3
-        signature = cur.execute(RUNS_SIGNATURE).fetchall()[0] if has_tables else None
+        try:
+            signature = cur.execute(RUNS_SIGNATURE).fetchall()[0]
+        except duckdb.CatalogException:  # no model tables: choose_run says so in words
+            signature = None
         key = (id(con), dataset, version, signature, tuple(map(str, items)), segment, run)
         with _bundles_lock:
             known = _bundles.get(key)
@@ -258,10 +260,13 @@ def model_cursor(con: duckdb.DuckDBPyConnection, dataset: str) -> Iterator[tuple
     with a one-row registry lookup instead of the full registry row)."""
     schema = store.schema_of(dataset)
     with con.cursor() as cur:
-        rows = cur.execute(DATASET_VERSION, {"name": dataset}).fetchall()
+        try:
+            cur.execute("SET search_path = $path", {"path": f"{schema},main"})
+            rows = cur.execute(DATASET_VERSION, {"name": dataset}).fetchall()
+        except duckdb.CatalogException:  # the dataset's schema does not exist
+            rows = []
         if not rows:
             store.get_dataset(con, dataset)  # raises DatasetNotFound naming the datasets there are
-        cur.execute("SET search_path = $path", {"path": f"{schema},main"})
         yield cur, rows[0][0]
 
 

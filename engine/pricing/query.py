@@ -137,6 +137,9 @@ def cached_table(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str) 
     table = "b_" + hashlib.sha1(key.encode()).hexdigest()[:20]
     qualified = _qualified(table)
     with _lock:
+        if (id(con), table) in _tables:  # built on this connection and not evicted
+            _tables.move_to_end((id(con), table))
+            return qualified
         with con.cursor() as cur:
             cur.execute(ATTACH_CACHE)
             exists = cur.execute(CACHE_EXISTS, {"table": table}).fetchall()[0][0] > 0
@@ -144,9 +147,15 @@ def cached_table(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str) 
             _before.pop((id(con), qualified), None)
             _build(con, bundle, run_id, qualified)
         _tables[(id(con), table)] = None
-        _tables.move_to_end((id(con), table))
         _evict(con)
     return qualified
+
+
+def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Drop ``table`` from the registry (a connection with a recycled id never built it)."""
+    with _lock:
+        _tables.pop((id(con), table.rsplit(".", 1)[-1]), None)
+        _before.pop((id(con), table), None)
 
 
 def aggregate(

@@ -29,8 +29,10 @@ def exact_budget(n_customers: int) -> int:
     return int(np.clip(EXACT_ELEMENTS // max(n_customers, 1), 12, MAX_EXACT_POINTS))
 
 
-def sample_index(n_customers: int, size: int = SAMPLE, seed: int = SEED) -> np.ndarray:
-    """Sorted random customer indexes for the coarse stage (all when ``n_customers <= size``)."""
+def sample_index(n_customers: int, size: int | None = None, seed: int = SEED) -> np.ndarray:
+    """Sorted random customer indexes for the coarse stage (all when ``n_customers <= size``,
+    default ``SAMPLE``)."""
+    size = SAMPLE if size is None else size
     if n_customers <= size:
         return np.arange(n_customers)
     return np.sort(np.random.default_rng(seed).choice(n_customers, size=size, replace=False))

@@ -121,10 +121,16 @@ def project_bundle(
     prices = segment_prices(bundle, price)
     n_seg = len(bundle.segment_values)
 
-    def sums(run_id: str) -> tuple[np.ndarray, np.ndarray]:
+    def sums(run_id: str, retry: bool = True) -> tuple[np.ndarray, np.ndarray]:
         table = query.cached_table(con, bundle, run_id)
-        return (query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg),
-                query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg))
+        try:
+            return (query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg),
+                    query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg))
+        except duckdb.CatalogException:
+            if not retry:
+                raise
+            query.forget(con, table)  # a new connection that reuses an old one's id: build again
+            return sums(run_id, retry=False)
 
     members = [sums(run_id) for run_id in bundle.ensemble]  # the chosen run first
     return assemble_projection(bundle, prices, members, weeks, segment.attribute is not None, resamples)
