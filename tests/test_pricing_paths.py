@@ -152,3 +152,18 @@ def test_projection_equals_a_brute_force_recomputation_from_the_raw_tables(sampl
     assert figures["consumer_surplus_change"].value == pytest.approx(expected["surplus"], rel=1e-5)
     assert figures["take_rate"].value == pytest.approx(expected["units"] / expected["trips"], rel=1e-5)
     assert json.loads(json.dumps(projection.to_json()))["customers"] == 500
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(ITEM_SETS), st.floats(0.2, 1.0), st.floats(0.0, 1.0))
+def test_projection_take_rate_falls_with_price_and_surplus_is_never_negative(sample_con, items, share, step):
+    """The invariants on the DuckDB path, per segment and in total."""
+    parts = B.open_bundle(sample_con, "sample", list(items), run="truth").sum_of_parts
+    low = share * parts
+    high = low + step * (parts - low)
+    cheap, dear = (whatif.project_bundle(sample_con, "sample", list(items), p, "income_band", run="truth")
+                   for p in (low, high))
+    for a, b in zip((*cheap.segments, cheap.total), (*dear.segments, dear.total), strict=True):
+        assert b.figures["take_rate"].value <= a.figures["take_rate"].value + 1e-12
+        assert a.figures["consumer_surplus_change"].value >= 0 and b.figures["consumer_surplus_change"].value >= 0
+        assert b.figures["consumer_surplus_change"].value <= a.figures["consumer_surplus_change"].value + 1e-9
