@@ -11,7 +11,9 @@ from engine.cli import DbOption, JsonOption, emit, open_store
 from engine.cli.data import NameOption, ingest_app
 from engine.store import DEFAULT_DB
 
-FileOption = Annotated[Path, typer.Option("--transactions", help="Transactions file (CSV or Parquet), one row per line.")]
+FileOption = Annotated[
+    Path, typer.Option("--transactions", help="Transactions file (CSV or Parquet), one row per line.")
+]
 ProductsOption = Annotated[Path | None, typer.Option("--products", help="Products file (CSV or Parquet).")]
 CustomersOption = Annotated[Path | None, typer.Option("--customers", help="Customers file with demographics.")]
 MappingOption = Annotated[

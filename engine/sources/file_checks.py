@@ -33,14 +33,17 @@ CREATE OR REPLACE TEMP MACRO files_time(t, fmt) AS
     coalesce(try_strptime(trim(t), fmt), TRY_CAST(trim(t) AS TIMESTAMP));
 """
 
-# Bad rows of one column: {table} and {column} are whitelisted identifiers, conditions below.
-BAD_ROWS = """
+# Rows that break a rule about one column. {table} and {column} are whitelisted identifiers.
+CONDITIONS = {
+    "missing": "files_id({column}) IS NULL",
+    "number": "files_id({column}) IS NOT NULL AND files_number({column}, $comma) IS NULL",
+    "negative": "files_number({column}, $comma) < 0",
+    "time": "files_id({column}) IS NOT NULL AND files_time({column}, $date_format) IS NULL",
+}
+COUNT_BROKEN = "SELECT {counts} FROM {table}"
+BROKEN_ROWS = """
 SELECT row_no, {column}, count(*) OVER () FROM {table} WHERE {condition} ORDER BY row_no LIMIT $shown
 """
-MISSING = "files_id({column}) IS NULL"
-NOT_A_NUMBER = "files_id({column}) IS NOT NULL AND files_number({column}, $comma) IS NULL"
-NEGATIVE = "files_number({column}, $comma) < 0"
-NOT_A_TIME = "files_id({column}) IS NOT NULL AND files_time({column}, $date_format) IS NULL"
 
 # Keys that appear on several rows with different attributes (identical repeats are fine).
 CONFLICTING_KEYS = """
@@ -54,7 +57,7 @@ BASKETS_OF_SEVERAL_CUSTOMERS = """
 SELECT files_id(basket_id), list(row_no ORDER BY row_no)[1:3], count(*) OVER ()
 FROM raw_transactions WHERE files_id(basket_id) IS NOT NULL
 GROUP BY files_id(basket_id)
-HAVING count(DISTINCT files_id(customer_id)) > 1
+HAVING min(files_id(customer_id)) <> max(files_id(customer_id))
 ORDER BY min(row_no) LIMIT $shown
 """
 UNKNOWN_PRODUCTS = """
@@ -79,49 +82,55 @@ class MappedColumn:
         return f'column "{self.file_column}"' + ("" if same else f" ({self.field})")
 
 
-def require_values(cur: duckdb.DuckDBPyConnection, source: TableFile, table: str, column: MappedColumn) -> None:
-    """Every row has a non-blank value in ``column``."""
-    rows = _bad_rows(cur, table, column, MISSING, {})
-    if rows:
-        raise DataError(f"{source.label}: {column.label()} must not be empty; {_places(source, rows, values=False)}")
+@dataclass(frozen=True)
+class ColumnRule:
+    """A rule every row must keep: ``kind`` is a key of ``CONDITIONS`` (missing, number, negative, time)."""
+
+    column: MappedColumn
+    kind: str
 
 
-def check_numbers(
+def check_columns(
     cur: duckdb.DuckDBPyConnection,
     source: TableFile,
     table: str,
-    column: MappedColumn,
+    rules: list[ColumnRule],
     *,
-    decimal_comma: bool,
-    allow_negative: bool = False,
+    decimal_comma: bool = False,
+    date_format: str | None = None,
 ) -> None:
-    """Non-blank values of ``column`` are finite numbers (and not negative unless allowed)."""
-    params = {"comma": decimal_comma}
-    rows = _bad_rows(cur, table, column, NOT_A_NUMBER, params)
-    if rows:
+    """Check every rule in one scan of ``table``; raise for the first rule (in order) that a row breaks."""
+    params = {"comma": decimal_comma, "date_format": date_format, "shown": SHOWN}
+    conditions = [CONDITIONS[rule.kind].format(column=_identifier(rule.column.raw)) for rule in rules]
+    counts = ", ".join(f"count(*) FILTER (WHERE {condition})" for condition in conditions)
+    sql = COUNT_BROKEN.format(counts=counts, table=_identifier(table))
+    broken = cur.execute(sql, _bound(sql, params)).fetchall()[0]
+    for rule, condition, count in zip(rules, conditions, broken, strict=True):
+        if count:
+            sql = BROKEN_ROWS.format(column=rule.column.raw, table=table, condition=condition)
+            rows = cur.execute(sql, _bound(sql, params)).fetchall()
+            raise DataError(_broken_rule(source, rule, rows, decimal_comma, date_format))
+
+
+def _broken_rule(source: TableFile, rule: ColumnRule, rows: list, decimal_comma: bool, date_format: str | None) -> str:
+    where = f"{source.label}: {rule.column.label()}"
+    if rule.kind == "missing":
+        return f"{where} must not be empty; {_places(source, rows, values=False)}"
+    if rule.kind == "number":
         hint = ""
         if not decimal_comma and any(DECIMAL_COMMA.match(str(value)) for _, value, _ in rows):
             hint = f'; for decimal commas set decimal_separator = "," in [{source.kind}]'
-        raise DataError(f"{source.label}: {column.label()} must be a number; {_places(source, rows)}{hint}")
-    rows = [] if allow_negative else _bad_rows(cur, table, column, NEGATIVE, params)
-    if rows:
+        return f"{where} must be a number; {_places(source, rows)}{hint}"
+    if rule.kind == "negative":
         hint = "; returns and refunds cannot be imported: remove those rows" if source.kind == "transactions" else ""
-        raise DataError(f"{source.label}: {column.label()} must not be negative; {_places(source, rows)}{hint}")
-
-
-def check_times(
-    cur: duckdb.DuckDBPyConnection, source: TableFile, table: str, column: MappedColumn, *, date_format: str | None
-) -> None:
-    """Non-blank values of ``column`` parse as dates or timestamps."""
-    rows = _bad_rows(cur, table, column, NOT_A_TIME, {"date_format": date_format})
-    if rows:
-        if date_format:
-            expected = f'a date in the format "{date_format}" (date_format) or ISO like 2024-01-31'
-        else:
-            expected = (
-                f"a date like 2024-01-31 or 2024-01-31 13:45:00 (for other layouts set date_format in [{source.kind}])"
-            )
-        raise DataError(f"{source.label}: {column.label()} must be {expected}; {_places(source, rows)}")
+        return f"{where} must not be negative; {_places(source, rows)}{hint}"
+    if date_format:
+        expected = f'a date in the format "{date_format}" (date_format) or ISO like 2024-01-31'
+    else:
+        expected = (
+            f"a date like 2024-01-31 or 2024-01-31 13:45:00 (for other layouts set date_format in [{source.kind}])"
+        )
+    return f"{where} must be {expected}; {_places(source, rows)}"
 
 
 def check_conflicting_keys(
@@ -137,7 +146,7 @@ def check_conflicting_keys(
     if not attribute_sql:
         return
     sql = CONFLICTING_KEYS.format(key=key.raw, table=_identifier(table), attributes=", ".join(attribute_sql))
-    groups = cur.execute(sql, {**params, "shown": SHOWN}).fetchall()
+    groups = cur.execute(sql, _bound(sql, {**params, "shown": SHOWN})).fetchall()
     if groups:
         named = _group_places(source, groups)
         raise DataError(
@@ -166,7 +175,8 @@ def check_products_known(
         total = rows[0][2]
         places = row_numbers(source, [row[0] for row in rows])
         named = ", ".join(
-            f"{_quote(value)} ({place_word(source, 1)} {place})" for (_, value, _), place in zip(rows, places, strict=True)
+            f"{_quote(value)} ({place_word(source, 1)} {place})"
+            for (_, value, _), place in zip(rows, places, strict=True)
         )
         raise DataError(
             f"{source.label}: {product.label()} names products missing from {products_file.label} on "
@@ -174,10 +184,9 @@ def check_products_known(
         )
 
 
-def _bad_rows(cur: duckdb.DuckDBPyConnection, table: str, column: MappedColumn, condition: str, params: dict) -> list:
-    raw = _identifier(column.raw)
-    sql = BAD_ROWS.format(column=raw, table=_identifier(table), condition=condition.format(column=raw))
-    return cur.execute(sql, {**params, "shown": SHOWN}).fetchall()
+def _bound(sql: str, params: dict) -> dict:
+    # DuckDB refuses parameters a statement does not use.
+    return {name: value for name, value in params.items() if f"${name}" in sql}
 
 
 def _places(source: TableFile, rows: list, *, values: bool = True) -> str:

@@ -47,7 +47,8 @@ FROM read_csv($path, header = true, auto_detect = false, delim = $delimiter, quo
 """
 READ_PARQUET = """
 CREATE TEMP TABLE {table} AS
-SELECT file_row_number AS row_no, {select} FROM read_parquet($path, file_row_number = true) AS f({aliases}, file_row_number)
+SELECT file_row_number AS row_no, {select}
+FROM read_parquet($path, file_row_number = true) AS f({aliases}, file_row_number)
 """
 DESCRIBE_PARQUET = "SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet($path))"
 COUNT_ROWS = "SELECT count(*) FROM {table}"
@@ -75,7 +76,12 @@ class TableFile:
         return shown + (f" and {more} more" if more > 0 else "")
 
     def to_json(self) -> dict:
-        return {"path": str(self.path), "format": self.format, "delimiter": self.delimiter, "columns": list(self.columns)}
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "delimiter": self.delimiter,
+            "columns": list(self.columns),
+        }
 
 
 def open_table_file(cur: duckdb.DuckDBPyConnection, kind: str, path: Path | str, delimiter: str | None) -> TableFile:
@@ -91,7 +97,9 @@ def open_table_file(cur: duckdb.DuckDBPyConnection, kind: str, path: Path | str,
         columns = _parquet_columns(cur, path)
         return TableFile(kind, path, "parquet", "none", None, columns)
     if magic.startswith(ZIP_MAGIC):
-        raise DataError(f"{path.name}: this is a zip archive or an Excel workbook; save the sheet as CSV UTF-8 or Parquet")
+        raise DataError(
+            f"{path.name}: this is a zip archive or an Excel workbook; save the sheet as CSV UTF-8 or Parquet"
+        )
     compression = "gzip" if magic.startswith(GZIP_MAGIC) else "none"
     _check_utf8(path, compression)
     header_line = _first_line(path, compression)
@@ -115,7 +123,9 @@ def detect_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def load_raw(cur: duckdb.DuckDBPyConnection, table_file: TableFile, table: str, fields: Iterable[tuple[str, int | None]]) -> int:
+def load_raw(
+    cur: duckdb.DuckDBPyConnection, table_file: TableFile, table: str, fields: Iterable[tuple[str, int | None]]
+) -> int:
     """Read ``table_file`` into temporary table ``table``: one text column per (name, file column index).
 
     An index of None gives a column of NULLs; ``row_no`` is the row's position among the data rows (from 0).

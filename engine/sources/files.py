@@ -66,12 +66,16 @@ SELECT DISTINCT product_id, NULL::VARCHAR AS name, 'Unknown' AS department, 'Unk
        NULL::VARCHAR AS brand, NULL::DOUBLE AS unit_cost
 FROM stage_lines
 """
-CREATE_STAGE_ATTRIBUTES = "CREATE TEMP TABLE stage_customer_attributes (customer_id VARCHAR, attribute VARCHAR, value VARCHAR)"
+CREATE_STAGE_ATTRIBUTES = (
+    "CREATE TEMP TABLE stage_customer_attributes (customer_id VARCHAR, attribute VARCHAR, value VARCHAR)"
+)
 INSERT_STAGE_ATTRIBUTE = """
 INSERT INTO stage_customer_attributes
 SELECT DISTINCT files_id(customer_id), $attribute, files_id({column}) FROM raw_customers
 """
-CREATE_STAGE_PROMOTIONS = "CREATE TEMP TABLE stage_promotions (product_id VARCHAR, week INTEGER, display BOOLEAN, mailer BOOLEAN)"
+CREATE_STAGE_PROMOTIONS = (
+    "CREATE TEMP TABLE stage_promotions (product_id VARCHAR, week INTEGER, display BOOLEAN, mailer BOOLEAN)"
+)
 CUSTOMERS_WITHOUT_LINES = """
 SELECT count(DISTINCT customer_id) FROM stage_customer_attributes
 WHERE customer_id NOT IN (SELECT customer_id FROM customers)
@@ -124,10 +128,14 @@ def ingest(
 
     def build(cur: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], dict]:
         cur.execute(PARSING_MACROS)
-        rows = {"transactions": _stage_transactions(cur, files["transactions"], columns["transactions"], spec.transactions)}
+        rows = {
+            "transactions": _stage_transactions(cur, files["transactions"], columns["transactions"], spec.transactions)
+        }
         if "products" in files:
             rows["products"] = _stage_products(cur, files["products"], columns["products"], spec.products)
-            checks.check_products_known(cur, files["transactions"], columns["transactions"]["product_id"], files["products"])
+            checks.check_products_known(
+                cur, files["transactions"], columns["transactions"]["product_id"], files["products"]
+            )
         else:
             cur.execute(STAGE_PRODUCTS_FROM_LINES)
         cur.execute(CREATE_STAGE_ATTRIBUTES)
@@ -160,8 +168,8 @@ def resolve_columns(table_file: TableFile, mapping: FileMapping) -> dict[str, Ma
             found[raw] = MappedColumn(field.name, raw, table_file.columns[index])
         elif field.required:
             raise DataError(
-                f'{table_file.label}: required column "{field.name}" is missing (expected {field.description}); the file '
-                f"has columns {table_file.describe_columns()}; map the right one: "
+                f'{table_file.label}: required column "{field.name}" is missing (expected {field.description}); '
+                f"the file has columns {table_file.describe_columns()}; map the right one: "
                 f'[{table_file.kind}] {field.name} = "column name"'
             )
     if table_file.kind == "transactions" and TIME_COLUMN not in found:
@@ -186,17 +194,15 @@ def _stage_transactions(
 ) -> int:
     fields = [f.name for f in FIELDS["transactions"] if f.kind != "time"] + [TIME_COLUMN]
     rows = _load(cur, source, columns, fields)
-    for raw in ("customer_id", "product_id", "basket_id", TIME_COLUMN, "quantity", "paid"):
-        if raw in columns:
-            checks.require_values(cur, source, "raw_transactions", columns[raw])
     comma = mapping.decimal_separator == ","
-    for raw in ("quantity", "paid", "list_amount", "retail_discount", "coupon_discount"):
-        if raw in columns:
-            allow_negative = raw == "quantity"  # returns: dropped and counted by the zero_quantity rule
-            checks.check_numbers(
-                cur, source, "raw_transactions", columns[raw], decimal_comma=comma, allow_negative=allow_negative
-            )
-    checks.check_times(cur, source, "raw_transactions", columns[TIME_COLUMN], date_format=mapping.date_format)
+    rules = [
+        *_rules(columns, "missing", ("customer_id", "product_id", "basket_id", TIME_COLUMN, "quantity", "paid")),
+        *_rules(columns, "number", ("quantity", "paid", "list_amount", "retail_discount", "coupon_discount")),
+        # Negative quantities are returns: the zero_quantity cleaning rule drops and counts them.
+        *_rules(columns, "negative", ("paid", "list_amount", "retail_discount", "coupon_discount")),
+        *_rules(columns, "time", (TIME_COLUMN,)),
+    ]
+    checks.check_columns(cur, source, "raw_transactions", rules, decimal_comma=comma, date_format=mapping.date_format)
     if "basket_id" in columns:
         checks.check_baskets_have_one_customer(cur, source, columns["basket_id"])
     cur.execute(STAGE_LINES, {"date_format": mapping.date_format, "comma": comma})
@@ -207,14 +213,22 @@ def _stage_products(
     cur: duckdb.DuckDBPyConnection, source: TableFile, columns: dict[str, MappedColumn], mapping: FileMapping
 ) -> int:
     rows = _load(cur, source, columns, [f.name for f in FIELDS["products"]])
-    checks.require_values(cur, source, "raw_products", columns["product_id"])
     comma = mapping.decimal_separator == ","
-    if "unit_cost" in columns:
-        checks.check_numbers(cur, source, "raw_products", columns["unit_cost"], decimal_comma=comma)
+    rules = [
+        *_rules(columns, "missing", ("product_id",)),
+        *_rules(columns, "number", ("unit_cost",)),
+        *_rules(columns, "negative", ("unit_cost",)),
+    ]
+    checks.check_columns(cur, source, "raw_products", rules, decimal_comma=comma)
     present = [name for name in PRODUCT_ATTRIBUTES if name in columns]
     checks.check_conflicting_keys(
-        cur, source, "raw_products", columns["product_id"], [PRODUCT_ATTRIBUTES[name] for name in present],
-        what=_and(present), params={"comma": comma} if "unit_cost" in present else {},
+        cur,
+        source,
+        "raw_products",
+        columns["product_id"],
+        [PRODUCT_ATTRIBUTES[name] for name in present],
+        what=_and(present),
+        params={"comma": comma},
     )
     cur.execute(STAGE_PRODUCTS, {"comma": comma})
     return rows
@@ -223,17 +237,28 @@ def _stage_products(
 def _stage_customers(cur: duckdb.DuckDBPyConnection, source: TableFile, columns: dict[str, MappedColumn]) -> int:
     attributes = [column for raw, column in columns.items() if raw.startswith("attribute_")]
     rows = _load(cur, source, columns, ["customer_id"] + [column.raw for column in attributes])
-    checks.require_values(cur, source, "raw_customers", columns["customer_id"])
+    checks.check_columns(cur, source, "raw_customers", _rules(columns, "missing", ("customer_id",)))
     checks.check_conflicting_keys(
-        cur, source, "raw_customers", columns["customer_id"], [f"files_id({column.raw})" for column in attributes],
-        what="value of " + _and([column.file_column for column in attributes]), params={},
+        cur,
+        source,
+        "raw_customers",
+        columns["customer_id"],
+        [f"files_id({column.raw})" for column in attributes],
+        what="value of " + _and([column.file_column for column in attributes]),
+        params={},
     )
     for column in attributes:
         cur.execute(INSERT_STAGE_ATTRIBUTE.format(column=column.raw), {"attribute": column.field})
     return rows
 
 
-def _load(cur: duckdb.DuckDBPyConnection, source: TableFile, columns: dict[str, MappedColumn], fields: list[str]) -> int:
+def _rules(columns: dict[str, MappedColumn], kind: str, raws: tuple[str, ...]) -> list[checks.ColumnRule]:
+    return [checks.ColumnRule(columns[raw], kind) for raw in raws if raw in columns]
+
+
+def _load(
+    cur: duckdb.DuckDBPyConnection, source: TableFile, columns: dict[str, MappedColumn], fields: list[str]
+) -> int:
     selection = [(raw, source.columns.index(columns[raw].file_column) if raw in columns else None) for raw in fields]
     return load_raw(cur, source, RAW_TABLE[source.kind], selection)
 
@@ -248,7 +273,11 @@ def _details(cur: duckdb.DuckDBPyConnection, files: dict, columns: dict, rows: d
             "columns_used": {column.field: column.file_column for column in columns[kind].values()},
             "columns_ignored": [c for c in table_file.columns if c not in used],
         }
-    details = {"files": described, "mapping": spec.to_dict(), "baskets_from_customer_day": "basket_id" not in columns["transactions"]}
+    details = {
+        "files": described,
+        "mapping": spec.to_dict(),
+        "baskets_from_customer_day": "basket_id" not in columns["transactions"],
+    }
     if "customers" in files:
         details["customers_without_transactions"] = int(cur.execute(CUSTOMERS_WITHOUT_LINES).fetchall()[0][0])
     return details

@@ -151,7 +151,7 @@ def parse_mapping(source: ColumnMapping | Path | str | Mapping | None) -> Column
         return ColumnMapping()
     if isinstance(source, ColumnMapping):
         return source
-    if isinstance(source, Path) or (isinstance(source, str) and not any(c in source for c in "=[\n")) and source.strip():
+    if isinstance(source, Path) or (isinstance(source, str) and _looks_like_path(source)):
         source = _read_toml_file(Path(source))
     elif isinstance(source, str):
         source = _parse_toml(source, "mapping")
@@ -164,9 +164,14 @@ def parse_mapping(source: ColumnMapping | Path | str | Mapping | None) -> Column
     for kind in FILE_KINDS:
         section = source.get(kind, {})
         if not isinstance(section, Mapping):
-            raise DataError(f"mapping: [{kind}] must be a table of key = \"column\", found {_describe(section)}")
+            raise DataError(f'mapping: [{kind}] must be a table of key = "column", found {_describe(section)}')
         sections[kind] = _parse_section(kind, section)
     return ColumnMapping(**sections)
+
+
+def _looks_like_path(text: str) -> bool:
+    # TOML with any content has "=" or "[" in it; a one-line string without them is a file name.
+    return bool(text.strip()) and not any(char in text for char in "=[\n")
 
 
 def _read_toml_file(path: Path) -> dict:
@@ -216,7 +221,7 @@ def _date_format(kind: str, value: object) -> str | None:
         return None
     if not isinstance(value, str) or "%" not in value:
         raise DataError(
-            f"mapping [{kind}]: date_format must be strftime codes in quotes like \"%d/%m/%Y\", found {_describe(value)}"
+            f'mapping [{kind}]: date_format must be strftime codes in quotes like "%d/%m/%Y", found {_describe(value)}'
         )
     return value
 
@@ -232,7 +237,9 @@ def _delimiter(kind: str, value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) != 1 or value in '"\n\r':
-        raise DataError(f'mapping [{kind}]: delimiter must be one character such as ";" or "\\t", found {_describe(value)}')
+        raise DataError(
+            f'mapping [{kind}]: delimiter must be one character such as ";" or "\\t", found {_describe(value)}'
+        )
     return value
 
 
