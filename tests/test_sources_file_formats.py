@@ -114,10 +114,10 @@ def test_timestamps_and_discounts_without_shelf_amount(con, tmp_path):
     path = write(
         tmp_path / "pos.csv",
         [
-            "receipt,card,article,sold_at,units,net,promo,coupon",
-            "r1,00100,000123,2024-03-04 09:15:00,2,4.00,0.50,0.25",
-            "r1,00100,000456,2024-03-04 09:15:00,1,2.00,,",
-            "r2,00200,000123,2024-03-11T18:02:30,1,2.10,,0.30",
+            "receipt,card,article,date,sold_at,units,net,promo,coupon",  # "date" is not the mapped time
+            "r1,00100,000123,n/a,2024-03-04 09:15:00,2,4.00,0.50,0.25",
+            "r1,00100,000456,n/a,2024-03-04 09:15:00,1,2.00,,",
+            "r2,00200,000123,n/a,2024-03-11T18:02:30,1,2.10,,0.30",
         ],
     )
     mapping = {

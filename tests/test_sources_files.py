@@ -109,7 +109,7 @@ def test_revenue_per_customer_matches_pandas_to_the_cent(con, tmp_path):
     assert found == expected
 
 
-def test_without_basket_ids_or_products_a_basket_is_customer_day(con, tmp_path):
+def test_canonical_names_need_no_mapping_and_a_basket_is_customer_day(con, tmp_path):
     rows = [
         "transaction,customer_id,product_id,date,quantity,paid",
         "t1,0042,00017,2024-01-02,1,1.50",
@@ -119,7 +119,9 @@ def test_without_basket_ids_or_products_a_basket_is_customer_day(con, tmp_path):
     ]
     path = tmp_path / "sales.csv"
     path.write_text("\n".join(rows) + "\n")
-    info = files.ingest(con, "plain", path)
+    people = tmp_path / "people.csv"
+    people.write_text("customer_id,age_band,kids\n0042,35-44,2\n0043,65+,0\n")
+    info = files.ingest(con, "plain", path, customers=people)  # no products file, no mapping
     raw = pd.read_csv(path, dtype=str)
     assert info.baskets == raw.groupby(["customer_id", "date"]).ngroups == 3
     assert info.details["baskets_from_customer_day"] is True
@@ -129,6 +131,12 @@ def test_without_basket_ids_or_products_a_basket_is_customer_day(con, tmp_path):
             ("0043|2024-01-02",)
         ]
         assert cur.execute("SELECT sum(list_amount), sum(paid) FROM lines").fetchall() == [(8.0, 8.0)]
+        assert cur.execute("SELECT * FROM customer_attributes ORDER BY ALL").fetchall() == [
+            ("0042", "age_band", "35-44"),
+            ("0042", "kids", "2"),
+            ("0043", "age_band", "65+"),
+            ("0043", "kids", "0"),
+        ]  # every column other than customer_id is an attribute
 
 
 def test_column_names_with_quotes_semicolons_and_sql_import_as_plain_names(con, shop, tmp_path):
@@ -208,8 +216,8 @@ BAD_CASES = [
         None,
         [p for p in PRODUCTS if not p.startswith("00020")],
         None,
-        'transactions.csv: column "sku" (product_id) names products missing from products.csv on 2 rows: '
-        '"00020" (line 8), "00020" (line 10); add them to products.csv or leave the products file out',
+        'transactions.csv: column "sku" (product_id) names 1 product missing from products.csv: '
+        '"00020" (lines 8, 10); add them to products.csv or leave the products file out',
     ),
     (
         "conflicting duplicate customers",

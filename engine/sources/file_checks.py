@@ -61,9 +61,11 @@ HAVING min(files_id(customer_id)) <> max(files_id(customer_id))
 ORDER BY min(row_no) LIMIT $shown
 """
 UNKNOWN_PRODUCTS = """
-SELECT row_no, files_id(product_id), count(*) OVER () FROM raw_transactions t
+SELECT files_id(product_id), list(row_no ORDER BY row_no)[1:3], count(*) OVER ()
+FROM raw_transactions t
 WHERE NOT EXISTS (SELECT 1 FROM stage_products p WHERE p.product_id = files_id(t.product_id))
-ORDER BY row_no LIMIT $shown
+GROUP BY files_id(product_id)
+ORDER BY min(row_no) LIMIT $shown
 """
 
 DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
@@ -170,17 +172,12 @@ def check_products_known(
     cur: duckdb.DuckDBPyConnection, source: TableFile, product: MappedColumn, products_file: TableFile
 ) -> None:
     """Every line's product is in the products file (``stage_products`` holds it)."""
-    rows = cur.execute(UNKNOWN_PRODUCTS, {"shown": SHOWN}).fetchall()
-    if rows:
-        total = rows[0][2]
-        places = row_numbers(source, [row[0] for row in rows])
-        named = ", ".join(
-            f"{_quote(value)} ({place_word(source, 1)} {place})"
-            for (_, value, _), place in zip(rows, places, strict=True)
-        )
+    groups = cur.execute(UNKNOWN_PRODUCTS, {"shown": SHOWN}).fetchall()
+    if groups:
         raise DataError(
-            f"{source.label}: {product.label()} names products missing from {products_file.label} on "
-            f"{_count(total, 'row')}: {named}; add them to {products_file.label} or leave the products file out"
+            f"{source.label}: {product.label()} names {_count(groups[0][2], 'product')} missing from "
+            f"{products_file.label}: {_group_places(source, groups)}; add them to {products_file.label} "
+            "or leave the products file out"
         )
 
 

@@ -119,31 +119,31 @@ def ingest(
     spec = parse_mapping(mapping)
     paths = {"transactions": transactions, "products": products, "customers": customers}
     with con.cursor() as cur:
-        files = {
+        inputs = {
             kind: open_table_file(cur, kind, path, spec.for_file(kind).delimiter)
             for kind, path in paths.items()
             if path is not None
         }
-    columns = {kind: resolve_columns(table_file, spec.for_file(kind)) for kind, table_file in files.items()}
+    columns = {kind: resolve_columns(table_file, spec.for_file(kind)) for kind, table_file in inputs.items()}
 
     def build(cur: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], dict]:
         cur.execute(PARSING_MACROS)
         rows = {
-            "transactions": _stage_transactions(cur, files["transactions"], columns["transactions"], spec.transactions)
+            "transactions": _stage_transactions(cur, inputs["transactions"], columns["transactions"], spec.transactions)
         }
-        if "products" in files:
-            rows["products"] = _stage_products(cur, files["products"], columns["products"], spec.products)
+        if "products" in inputs:
+            rows["products"] = _stage_products(cur, inputs["products"], columns["products"], spec.products)
             checks.check_products_known(
-                cur, files["transactions"], columns["transactions"]["product_id"], files["products"]
+                cur, inputs["transactions"], columns["transactions"]["product_id"], inputs["products"]
             )
         else:
             cur.execute(STAGE_PRODUCTS_FROM_LINES)
         cur.execute(CREATE_STAGE_ATTRIBUTES)
-        if "customers" in files:
-            rows["customers"] = _stage_customers(cur, files["customers"], columns["customers"])
+        if "customers" in inputs:
+            rows["customers"] = _stage_customers(cur, inputs["customers"], columns["customers"])
         cur.execute(CREATE_STAGE_PROMOTIONS)
         report = cleaning.finish_dataset(cur)
-        details = _details(cur, files, columns, rows, spec)
+        details = _details(cur, inputs, columns, rows, spec)
         for table in TEMP_TABLES:
             cur.execute("DROP TABLE IF EXISTS " + table)
         return report, details
@@ -158,13 +158,17 @@ def resolve_columns(table_file: TableFile, mapping: FileMapping) -> dict[str, Ma
     under its canonical name (exact, then ignoring case). Required fields must be found.
     """
     found: dict[str, MappedColumn] = {}
+    time_named = any(mapping.column_for(f.name) for f in FIELDS[table_file.kind] if f.kind == "time")
     for field in FIELDS[table_file.kind]:
+        raw = TIME_COLUMN if field.kind == "time" else field.name
         named = mapping.column_for(field.name)
-        index = _column_index(table_file, named, field.name) if named else _find(table_file, field.name)
+        if named:
+            index = _column_index(table_file, named, field.name)
+        elif raw in found or (field.kind == "time" and time_named):
+            continue  # the mapping chose the other time field, or a "date" column came first
+        else:
+            index = _find(table_file, field.name)
         if index is not None:
-            raw = TIME_COLUMN if field.kind == "time" else field.name
-            if raw in found:  # both date and timestamp columns exist and neither is mapped: the first wins
-                continue
             found[raw] = MappedColumn(field.name, raw, table_file.columns[index])
         elif field.required:
             raise DataError(
@@ -263,9 +267,9 @@ def _load(
     return load_raw(cur, source, RAW_TABLE[source.kind], selection)
 
 
-def _details(cur: duckdb.DuckDBPyConnection, files: dict, columns: dict, rows: dict, spec: ColumnMapping) -> dict:
+def _details(cur: duckdb.DuckDBPyConnection, inputs: dict, columns: dict, rows: dict, spec: ColumnMapping) -> dict:
     described = {}
-    for kind, table_file in files.items():
+    for kind, table_file in inputs.items():
         used = {column.file_column for column in columns[kind].values()}
         described[kind] = {
             **table_file.to_json(),
@@ -278,7 +282,7 @@ def _details(cur: duckdb.DuckDBPyConnection, files: dict, columns: dict, rows: d
         "mapping": spec.to_dict(),
         "baskets_from_customer_day": "basket_id" not in columns["transactions"],
     }
-    if "customers" in files:
+    if "customers" in inputs:
         details["customers_without_transactions"] = int(cur.execute(CUSTOMERS_WITHOUT_LINES).fetchall()[0][0])
     return details
 
