@@ -294,6 +294,10 @@ def spoil_file(folder: Path, case: str) -> tuple[dict, object]:
         )
     elif case == "excel workbook":
         transactions.write_bytes(b"PK\x03\x04 not really a workbook")
+    elif case == "corrupt gzip":
+        transactions.write_bytes(b"\x1f\x8b\x08\x00 this is not deflate data at all")
+    elif case == "corrupt parquet":
+        transactions.write_bytes(b"PAR1" + bytes(range(256)) * 4)
     elif case == "missing file":
         transactions.unlink()
     return paths, mapping
@@ -315,8 +319,14 @@ FILE_CASES = [
     ("zero-byte file", "transactions.csv: the file is empty (0 bytes)"),
     ("blank first line", "transactions.csv: line 1 is blank; expected the header line"),
     ("not UTF-8", "transactions.csv: not UTF-8 text: line 3 has byte 0xe9"),
-    ("ragged line", "transactions.csv: line 3 cannot be read as CSV: Expected Number of Columns: 8 Found: 9"),
+    (
+        "ragged line",
+        "transactions.csv: line 3 cannot be read as CSV: it has 9 fields, the header has 8 (separated by ','); "
+        "the line reads 'B001,0042,00018,02/01/2024,1,1.00,,001,extra'",
+    ),
     ("excel workbook", "transactions.csv: this is a zip archive or an Excel workbook"),
+    ("corrupt gzip", "transactions.csv: the gzip-compressed file is damaged: "),
+    ("corrupt parquet", "transactions.csv: cannot be read as Parquet: No magic bytes found at end of file"),
     ("missing file", "transactions file not found:"),
 ]
 

@@ -20,6 +20,7 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
-CSV_REASON = re.compile(r"Expected Number of Columns|unterminated quote|[Mm]aximum line size|[Ii]nvalid unicode")
+CSV_REASON = re.compile(r"unterminated quote|[Mm]aximum line size|[Ii]nvalid unicode")
 
 # row_no: the data row's position in the file, from 0 (the header is not a data row).
 READ_CSV = """
@@ -89,6 +90,15 @@ def open_table_file(cur: duckdb.DuckDBPyConnection, kind: str, path: Path | str,
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{kind} file not found: {path}")
+    try:
+        return _open_checked(cur, kind, path, delimiter)
+    except zlib.error as exc:
+        raise DataError(f"{path.name}: the gzip-compressed file is damaged: {exc}") from None
+    except OSError as exc:  # unreadable (permissions), or not gzip after all (gzip.BadGzipFile)
+        raise DataError(f"{path.name}: cannot be read: {exc.strerror or exc}") from None
+
+
+def _open_checked(cur: duckdb.DuckDBPyConnection, kind: str, path: Path, delimiter: str | None) -> TableFile:
     with path.open("rb") as handle:
         magic = handle.read(4)
     if not magic:
@@ -221,8 +231,8 @@ def _check_utf8(path: Path, compression: str) -> None:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError as exc:
                 _raise_not_utf8(path, exc, consumed - len(exc.object), newlines)
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path.name}: cannot be read: {exc}") from None
+    except EOFError:  # a gzip stream cut short
+        raise DataError(f"{path.name}: the compressed file is cut short") from None
 
 
 def _raise_not_utf8(path: Path, exc: UnicodeDecodeError, object_offset: int, newlines_before: int) -> None:
@@ -273,13 +283,15 @@ def _read_error(table_file: TableFile, exc: duckdb.Error) -> str:
         return f"{table_file.label}: cannot be read as CSV: {_first_line_of(exc)}"
     details = text.splitlines()
     original = next((d.split(":", 1)[1].strip() for d in details if d.startswith("Original Line:")), "")
-    reason = next((d.strip() for d in details if CSV_REASON.search(d)), "the line does not fit the header")
     delimiter = "TAB" if table_file.delimiter == "\t" else f"'{table_file.delimiter}'"
-    return (
-        f"{table_file.label}: line {line.group(1)} cannot be read as CSV: {reason.rstrip('.')} "
-        f"(expected {len(table_file.columns)} columns separated by {delimiter}); the line reads {original[:80]!r}"
-    )
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if fields:
+        reason = f"it has {fields.group(2)} fields, the header has {fields.group(1)} (separated by {delimiter})"
+    else:
+        reason = next((d.strip().rstrip(".") for d in details if CSV_REASON.search(d)), "it does not fit the header")
+    return f"{table_file.label}: line {line.group(1)} cannot be read as CSV: {reason}; the line reads {original[:80]!r}"
 
 
 def _first_line_of(exc: Exception) -> str:
-    return next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return re.sub(r"^[A-Za-z ]+ Error: ", "", line)  # DuckDB's "Invalid Input Error: " class prefix

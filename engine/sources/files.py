@@ -13,18 +13,21 @@ rows), a crash or a kill leaves every existing dataset exactly as it was. The Da
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
 
 from engine import cleaning, store
-from engine.errors import DataError
+from engine.errors import DataError, StoreError
 from engine.sources import file_checks as checks
 from engine.sources.file_checks import PARSING_MACROS, MappedColumn
 from engine.sources.file_reader import TableFile, load_raw, open_table_file
 from engine.sources.mapping import EXAMPLE_MAPPING, FIELDS, ColumnMapping, FileMapping, parse_mapping
 
 __all__ = ["EXAMPLE_MAPPING", "SOURCE", "ingest", "parse_mapping", "resolve_columns"]
+
+log = logging.getLogger(__name__)
 
 SOURCE = "files"
 RAW_TABLE = {"transactions": "raw_transactions", "products": "raw_products", "customers": "raw_customers"}
@@ -148,7 +151,12 @@ def ingest(
             cur.execute("DROP TABLE IF EXISTS " + table)
         return report, details
 
-    return store.replace_dataset(con, name, SOURCE, build)
+    try:
+        return store.replace_dataset(con, name, SOURCE, build)
+    except duckdb.Error as exc:  # not the input's fault (disk full, a lock, a bug): still one line, nothing changed
+        log.warning("import of %s failed in DuckDB", inputs["transactions"].label, exc_info=True)
+        first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise StoreError(f"importing {inputs['transactions'].label} failed in the database: {first_line}") from exc
 
 
 def resolve_columns(table_file: TableFile, mapping: FileMapping) -> dict[str, MappedColumn]:
