@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from engine import cleaning, store
-from engine.errors import DataError
+from engine.errors import DataError, StoreError
 from engine.sources import files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -430,3 +430,15 @@ def test_import_killed_halfway_leaves_the_old_dataset(tmp_path):
         assert [d.name for d in store.list_datasets(con)] == ["shop"]
         after = files.ingest(con, "shop", bigger)  # the database is usable: a new import commits
         assert after.version != before["version"] and after.lines == 20_000
+
+
+def test_database_failure_is_one_line_and_changes_nothing(tmp_path):
+    db = tmp_path / "studio.duckdb"
+    paths = write_set(tmp_path / "good")
+    with store.connect(db) as con:
+        files.ingest(con, "shop", **paths, mapping=MAPPING)
+        before = snapshot(con)
+    with store.connect(db, read_only=True) as con:  # the database refuses every write
+        with pytest.raises(StoreError, match=r"^importing transactions\.csv failed in the database: .*read-only"):
+            files.ingest(con, "shop", **paths, mapping=MAPPING)
+        assert snapshot(con) == before

@@ -154,7 +154,7 @@ def ingest(
     try:
         return store.replace_dataset(con, name, SOURCE, build)
     except duckdb.Error as exc:  # not the input's fault (disk full, a lock, a bug): still one line, nothing changed
-        log.warning("import of %s failed in DuckDB", inputs["transactions"].label, exc_info=True)
+        log.debug("import of %s failed in DuckDB", inputs["transactions"].label, exc_info=True)
         first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise StoreError(f"importing {inputs['transactions'].label} failed in the database: {first_line}") from exc
 
