@@ -138,3 +138,19 @@ def test_timestamps_and_discounts_without_shelf_amount(con, tmp_path):
         ).fetchall()
     # shelf amount = paid + discounts when the file gives discounts but no shelf amount
     assert found == [("000123", 4.0, 4.75, 0.5, 0.25), ("000456", 2.0, 2.0, 0.0, 0.0), ("000123", 2.1, 2.4, 0.0, 0.3)]
+
+
+@pytest.mark.slow  # about 10 s: a 35 MB file
+def test_line_numbers_stay_exact_in_a_file_read_in_parallel(con, tmp_path):
+    path = tmp_path / "big.csv"
+    bad_line = 977_001
+    with path.open("w") as out:
+        out.write("basket_id,customer_id,product_id,date,quantity,paid\n")
+        for line in range(2, 1_000_002):
+            quantity = "1O" if line == bad_line else "1"  # a letter O where a zero belongs
+            out.write(
+                f"b{line // 5},{line // 5 % 1000:05d},{line % 300:05d},2024-05-{1 + line % 28:02d},{quantity},1.5\n"
+            )
+    assert path.stat().st_size > 32 << 20  # more than one 32 MiB CSV buffer, split across threads
+    with pytest.raises(DataError, match=rf'^big\.csv: column "quantity" must be a number; line {bad_line}: "1O"$'):
+        files.ingest(con, "big", path)

@@ -169,12 +169,12 @@ def load_raw(
     return int(rows)
 
 
-def row_numbers(table_file: TableFile, rowids: list[int]) -> list[int]:
+def row_numbers(table_file: TableFile, row_nos: list[int]) -> list[int]:
     """Where data rows (``row_no`` of the raw table) are in the file: CSV line numbers, Parquet row numbers."""
     if table_file.format == "parquet":
-        return [rowid + 1 for rowid in rowids]
-    found = _csv_line_numbers(table_file, set(rowids))
-    return [found.get(rowid, rowid + 2) for rowid in rowids]
+        return [row_no + 1 for row_no in row_nos]
+    found = _csv_line_numbers(table_file, set(row_nos))
+    return [found.get(row_no, row_no + 2) for row_no in row_nos]
 
 
 def place_word(table_file: TableFile, count: int) -> str:
@@ -183,23 +183,23 @@ def place_word(table_file: TableFile, count: int) -> str:
     return word if count == 1 else word + "s"
 
 
-def _csv_line_numbers(table_file: TableFile, rowids: set[int]) -> dict[int, int]:
+def _csv_line_numbers(table_file: TableFile, row_nos: set[int]) -> dict[int, int]:
     # Line where each wanted data row starts, counting as DuckDB does: blank lines are skipped.
     found: dict[int, int] = {}
-    if not rowids:
+    if not row_nos:
         return found
     try:
         with _open_text(table_file.path, table_file.compression) as text:
             reader = csv.reader(text, delimiter=table_file.delimiter, quotechar='"', doublequote=True)
             next(reader, None)  # the header
-            rowid, previous_end = 0, reader.line_num
+            row_no, previous_end = 0, reader.line_num
             for record in reader:
                 if record:
-                    if rowid in rowids:
-                        found[rowid] = previous_end + 1
-                        if len(found) == len(rowids):
+                    if row_no in row_nos:
+                        found[row_no] = previous_end + 1
+                        if len(found) == len(row_nos):
                             break
-                    rowid += 1
+                    row_no += 1
                 previous_end = reader.line_num
     except (csv.Error, OSError, UnicodeDecodeError):
         pass  # fall back to one record per line
