@@ -76,20 +76,23 @@ def test_good_import_counts_ids_and_cleaning(con, tmp_path):
     assert info.cleaning["unsold_products"] == 1
     assert info.details["customers_without_transactions"] == 1
     with store.dataset_cursor(con, "shop") as cur:
-        assert sorted(r[0] for r in cur.execute("SELECT customer_id FROM customers").fetchall()) == [
-            "0007",
-            "0042",
-            "0043",
-        ]
+        found = sorted(r[0] for r in cur.execute("SELECT customer_id FROM customers").fetchall())
+        assert found == sorted(store.pseudonymize(con, ["0007", "0042", "0043"]))  # leading zeros kept
+        assert store.pseudonymize(con, ["42"])[0] not in found
         assert cur.execute(
             "SELECT product_id, name, unit_cost FROM products WHERE product_id = '00017'"
         ).fetchall() == [("00017", "Milk 1l", 0.6)]
         assert cur.execute("SELECT store_id FROM baskets WHERE basket_id = 'B003'").fetchall() == [("001",)]
+        c0007, c0043 = store.pseudonymize(con, ["0007", "0043"])
         attributes = dict(
-            cur.execute("SELECT attribute, value FROM customer_attributes WHERE customer_id = '0043'").fetchall()
+            cur.execute(
+                "SELECT attribute, value FROM customer_attributes WHERE customer_id = $c", {"c": c0043}
+            ).fetchall()
         )
         assert attributes == {"age_group": "Unknown", "income_group": "35-49K"}
-        assert cur.execute("SELECT has_demographics FROM customers WHERE customer_id = '0007'").fetchall() == [(False,)]
+        assert cur.execute(
+            "SELECT has_demographics FROM customers WHERE customer_id = $c", {"c": c0007}
+        ).fetchall() == [(False,)]
 
 
 def test_revenue_per_customer_matches_pandas_to_the_cent(con, tmp_path):
@@ -99,7 +102,8 @@ def test_revenue_per_customer_matches_pandas_to_the_cent(con, tmp_path):
     raw["qty"] = raw["qty"].astype(float)
     raw["amount_paid"] = raw["amount_paid"].astype(float)
     kept = raw[(raw["qty"] > 0) & (raw["amount_paid"] > 0)]
-    expected = kept.groupby("member")["amount_paid"].sum().round(2).to_dict()
+    by_member = kept.groupby("member")["amount_paid"].sum().round(2)
+    expected = dict(zip(store.pseudonymize(con, list(by_member.index)), by_member, strict=True))
     with store.dataset_cursor(con, "shop") as cur:
         found = dict(
             cur.execute(
@@ -127,16 +131,15 @@ def test_canonical_names_need_no_mapping_and_a_basket_is_customer_day(con, tmp_p
     assert info.details["baskets_from_customer_day"] is True
     with store.dataset_cursor(con, "plain") as cur:
         assert cur.execute("SELECT DISTINCT department, category FROM products").fetchall() == [("Unknown", "Unknown")]
-        assert cur.execute("SELECT basket_id FROM baskets WHERE customer_id = '0043'").fetchall() == [
-            ("0043|2024-01-02",)
+        c0042, c0043 = store.pseudonymize(con, ["0042", "0043"])
+        assert cur.execute("SELECT basket_id FROM baskets WHERE customer_id = $c", {"c": c0043}).fetchall() == [
+            (c0043 + "|2024-01-02",)  # the customer's pseudonym, never the raw id
         ]
         assert cur.execute("SELECT sum(list_amount), sum(paid) FROM lines").fetchall() == [(8.0, 8.0)]
-        assert cur.execute("SELECT * FROM customer_attributes ORDER BY ALL").fetchall() == [
-            ("0042", "age_band", "35-44"),
-            ("0042", "kids", "2"),
-            ("0043", "age_band", "65+"),
-            ("0043", "kids", "0"),
-        ]  # every column other than customer_id is an attribute
+        found = cur.execute("SELECT * FROM customer_attributes ORDER BY ALL").fetchall()
+        assert sorted(found) == sorted(
+            [(c0042, "age_band", "35-44"), (c0042, "kids", "2"), (c0043, "age_band", "65+"), (c0043, "kids", "0")]
+        )  # every column other than customer_id is an attribute
 
 
 def test_column_names_with_quotes_semicolons_and_sql_import_as_plain_names(con, shop, tmp_path):

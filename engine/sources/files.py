@@ -33,9 +33,11 @@ SOURCE = "files"
 RAW_TABLE = {"transactions": "raw_transactions", "products": "raw_products", "customers": "raw_customers"}
 TIME_COLUMN = "ts"  # raw column holding the mapped date or timestamp
 
-# A basket without a basket_id is one customer's purchases on one day. Week stays NULL:
-# finish_dataset numbers weeks from the first day. An absent list amount is NULL (cleaning
-# sets it to the amount paid) unless discounts are given: then it is paid plus discounts.
+# A basket without a basket_id is one customer's purchases on one day, named by the customer's
+# pseudonym and the day: the pseudonym is engine.store.pseudonymize's keyed hash, so the raw
+# customer id does not leak into basket ids. Week stays NULL: finish_dataset numbers weeks from
+# the first day. An absent list amount is NULL (cleaning sets it to the amount paid) unless
+# discounts are given: then it is paid plus discounts.
 STAGE_LINES = """
 CREATE TEMP TABLE stage_lines AS
 WITH typed AS (
@@ -47,7 +49,9 @@ WITH typed AS (
            files_number(coupon_discount, $comma) AS coupon_discount
     FROM raw_transactions
 )
-SELECT coalesce(basket_id, customer_id || '|' || strftime(ts, '%Y-%m-%d')) AS basket_id,
+SELECT coalesce(
+           basket_id, 'c' || left(sha256($pseudonym_key || ':' || customer_id), 16) || '|' || strftime(ts, '%Y-%m-%d')
+       ) AS basket_id,
        customer_id, ts, NULL::INTEGER AS week, store_id, product_id, quantity, paid,
        CASE WHEN list_amount IS NOT NULL THEN list_amount
             WHEN retail_discount IS NOT NULL OR coupon_discount IS NOT NULL
@@ -217,7 +221,8 @@ def _stage_transactions(
     checks.check_columns(cur, source, "raw_transactions", rules, decimal_comma=comma, date_format=mapping.date_format)
     if "basket_id" in columns:
         checks.check_baskets_have_one_customer(cur, source, columns["basket_id"])
-    cur.execute(STAGE_LINES, {"date_format": mapping.date_format, "comma": comma})
+    params = {"date_format": mapping.date_format, "comma": comma, "pseudonym_key": store.pseudonym_key(cur)}
+    cur.execute(STAGE_LINES, params)
     return rows
 
 
