@@ -152,7 +152,10 @@ _METRICS = """
 HEADLINE = _SCOPED + "SELECT is_current," + _METRICS + "FROM scoped GROUP BY is_current"
 
 BREAKDOWN_BY_WEEK = (
-    _SCOPED + "SELECT week, min(day) AS week_start," + _METRICS + "FROM scoped GROUP BY week ORDER BY week"
+    _SCOPED
+    + "SELECT week, min(day) AS week_start, count(DISTINCT day) AS days,"
+    + _METRICS
+    + "FROM scoped GROUP BY week ORDER BY week"
 )
 
 BREAKDOWN_BY_DEPARTMENT = (
@@ -287,7 +290,8 @@ def breakdown(
 
     Per department or segment, baskets and customers count those with at least one line in
     the group. ``attribute`` names the customer attribute for ``by='segment'`` (default: the
-    first attribute of the dataset).
+    first attribute of the dataset). Weekly rows also say on how many ``days`` of the
+    period the week had baskets (the first and last weeks of a period are often partial).
     """
     if by not in BREAKDOWNS:
         raise DataError(f"breakdown must be one of {', '.join(BREAKDOWNS)}; found {by!r}")

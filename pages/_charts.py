@@ -29,9 +29,10 @@ def _value_axis(fig: go.Figure, kpi_name: str, currency: str, axis: str) -> None
 
 
 def weekly_trend(weeks: pd.DataFrame, kpi_name: str, currency: str) -> go.Figure:
-    """One KPI per week, x = the first day of the week in the filtered period."""
+    """One KPI per week, x = the first day of the week in the filtered period; open markers: partial weeks."""
     label = KPI_DEFINITIONS[kpi_name].label
-    fig = px.line(weeks, x="week_start", y=kpi_name, markers=True, title=f"{label} per week", hover_data=["week"])
+    fig = px.line(weeks, x="week_start", y=kpi_name, markers=True, title=f"{label} per week", hover_data=["week", "days"])
+    fig.update_traces(marker={"size": 6, "symbol": ["circle" if days >= 7 else "circle-open" for days in weeks["days"]]})
     fig.update_xaxes(title="Week starting")
     _value_axis(fig, kpi_name, currency, "y")
     fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10})

@@ -215,15 +215,25 @@ def currency_of(info: store.DatasetInfo) -> str:
 
 
 def format_kpi(value: float | None, unit: str, currency: str = "USD") -> str:
-    """A KPI value for a headline: $1,234,567 / 29.70 / 1,234 / 15.6%."""
+    """A KPI value for a headline tile: $4.18M / $29.70 / 1,894,283 / 10.22 / 15.6%."""
     if value is None:
         return "n/a"
     if unit == "ratio":
         return f"{value:.1%}"
     if unit == "currency":
-        digits = 2 if abs(value) < 1000 else 0
-        return f"${value:,.{digits}f}" if currency == "USD" else f"{value:,.{digits}f} {currency}"
+        text = _compact(value) if abs(value) >= 1e6 else f"{value:,.{2 if abs(value) < 1000 else 0}f}"
+        return f"${text}" if currency == "USD" else f"{text} {currency}"
+    if abs(value) >= 1e7:
+        return _compact(value)
     return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def _compact(value: float) -> str:
+    """4183884.68 -> '4.18M' (a headline tile has room for about nine characters)."""
+    for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if abs(value) >= threshold:
+            return f"{value / threshold:,.2f}{suffix}"
+    return f"{value:,.0f}"
 
 
 def format_change(change: float | None, unit: str) -> str | None:

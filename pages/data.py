@@ -18,9 +18,9 @@ def datasets_table() -> None:
         st.info("No dataset yet: import one below.")
         return
     rows = pd.DataFrame([d.to_json() for d in infos]).drop(columns=["version", "dropped"])
-    st.dataframe(rows, hide_index=True, width="stretch", column_config={
-        "dataset": "Dataset", "source": "Source", "customers": "Customers", "products": "Products",
-        "baskets": "Baskets", "lines": "Lines", "first_day": "First day", "last_day": "Last day", "weeks": "Weeks",
+    counts = {c: st.column_config.NumberColumn(c.capitalize(), format="localized") for c in ("customers", "products", "baskets", "lines")}
+    st.dataframe(rows, hide_index=True, width="stretch", column_config=counts | {
+        "dataset": "Dataset", "source": "Source", "first_day": "First day", "last_day": "Last day", "weeks": "Weeks",
     })
     st.caption("Switch between datasets with the picker in the sidebar.")
 
@@ -28,10 +28,9 @@ def datasets_table() -> None:
 def cleaning_report(info) -> None:
     st.subheader(f"Cleaning report: {info.name}")
     st.caption("Each rule is applied in order to every raw line; a line is dropped by the first rule it matches.")
-    st.dataframe(common.cleaning_report(info), hide_index=True, width="stretch", column_config={
-        "rule": "Rule", "action": "Action", "rows": st.column_config.NumberColumn("Rows", format="localized"),
-        "description": st.column_config.TextColumn("What it does", width="large"),
-    })
+    report = common.cleaning_report(info)
+    report["rows"] = report["rows"].map("{:,}".format)
+    st.table(report.rename(columns={"rule": "Rule", "action": "Action", "rows": "Rows", "description": "What it does"}), hide_index=True)
 
 
 def schema_preview(dataset: str) -> None:

@@ -64,6 +64,7 @@ def weekly_trends(weeks: pd.DataFrame, currency: str) -> None:
     columns = st.columns(2)
     for i, name in enumerate(chosen):
         columns[i % 2].plotly_chart(charts.weekly_trend(weeks, name, currency), width="stretch")
+    st.caption("Open markers: partial weeks, with baskets on fewer than 7 days of the period (often the first and last).")
     download(weeks, "kpi_by_week.csv", "Download weekly KPIs (CSV)")
 
 
@@ -85,8 +86,9 @@ def cost_ratio_assumption(dataset: str) -> None:
     ratios = common.cost_ratios(dataset)
     left, right = st.columns([2, 1])
     left.dataframe(ratios, hide_index=True, width="stretch", column_config={
-        "cost_ratio": st.column_config.NumberColumn("Cost ratio", format="%.2f"),
-        "products_without_unit_cost": st.column_config.NumberColumn("Products without unit cost"),
+        "department": "Department", "cost_ratio": st.column_config.NumberColumn("Cost ratio", format="%.2f"),
+        "products": st.column_config.NumberColumn("Products", format="localized"),
+        "products_without_unit_cost": st.column_config.NumberColumn("Products without unit cost", format="localized"),
     })
     with right.form("cost_ratio_form"):
         department = st.selectbox("Department", ratios["department"].tolist(), key="cost_department")
@@ -97,12 +99,11 @@ def cost_ratio_assumption(dataset: str) -> None:
             st.rerun()
 
 
-def definitions() -> None:
+def definitions(currency: str) -> None:
     st.subheader("KPI definitions")
-    st.dataframe(
-        pd.DataFrame([{"KPI": d.label, "Definition": d.formula, "Unit": d.unit} for d in kpi.KPI_DEFINITIONS.values()]),
-        hide_index=True, width="stretch",
-    )
+    units = {"currency": currency, "count": "count", "ratio": "% (a share)"}
+    st.table(pd.DataFrame([{"KPI": d.label, "Definition": d.formula, "Unit": units[d.unit]} for d in kpi.KPI_DEFINITIONS.values()]),
+             hide_index=True)
 
 
 def download(frame: pd.DataFrame, file_name: str, label: str) -> None:
@@ -137,4 +138,4 @@ if attributes:
 else:
     st.info("This dataset has no customer demographics to segment by.")
 cost_ratio_assumption(dataset)
-definitions()
+definitions(currency)
