@@ -88,6 +88,7 @@ ORDER BY ordinal_position
 
 # Model runs and their exported parameters (engine.model writes them; pricing reads them).
 # Item utility at regular price with no basket context, as DESIGN.md section 4 defines it:
+# ("lambda" is a DuckDB keyword, so lambda_i is stored in the column popularity.)
 #   u(h,i) = lambda_i + <theta_h, alpha_i> + habit(h,i) - b(h,i) * regular_price_i
 #   b(h,i) = softplus(beta_customer_h + beta_item_i)           (1/currency, > 0)
 #   c_ij   = <rho_i, alpha_j> + <rho_j, alpha_i> + pair_ij       (pair_ij from model_pairs, else 0)
@@ -109,7 +110,7 @@ CREATE TABLE IF NOT EXISTS model_items (
     name           VARCHAR NOT NULL,
     department     VARCHAR NOT NULL,
     category       VARCHAR NOT NULL,
-    lambda         DOUBLE NOT NULL,     -- popularity (with the average season and promotion folded in)
+    popularity     DOUBLE NOT NULL,     -- lambda_i (with the average season and promotion folded in)
     alpha          FLOAT[] NOT NULL,    -- (K,) item attributes
     rho            FLOAT[] NOT NULL,    -- (K,) interaction vector for complementarity
     beta_item      DOUBLE NOT NULL,

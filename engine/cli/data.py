@@ -31,3 +31,29 @@ def ingest_completejourney(
 def datasets(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """List the datasets in the database with their counts."""
     emit({"datasets": [d.to_json() for d in store.list_datasets(open_store(db))]}, as_json)
+
+
+@ingest_app.command("synthetic")
+def ingest_synthetic(
+    name: NameOption = "synthetic",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    customers: Annotated[int, typer.Option("--customers", help="Number of customers.")] = 2000,
+    products: Annotated[int, typer.Option("--products", help="Number of products.")] = 120,
+    weeks: Annotated[int, typer.Option("--weeks", help="Number of weeks.")] = 52,
+    db: DbOption = DEFAULT_DB,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate a synthetic market with known true parameters and ingest it."""
+    from engine.sources import synthetic
+
+    con = open_store(db)
+    info = synthetic.ingest(con, store.check_dataset_name(name), seed, customers, products, weeks)
+    emit(info.to_json(), as_json)
+
+
+@ingest_app.command("sample")
+def ingest_sample(name: NameOption = "sample", db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+    """Ingest the small synthetic sample committed in sample_data/ (offline demos, tests)."""
+    from engine.sources import synthetic
+
+    emit(synthetic.ingest_sample(open_store(db), store.check_dataset_name(name)).to_json(), as_json)
