@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from engine import store
@@ -236,7 +237,10 @@ def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiF
     ``previous_end``, ``unit_cost_share`` (share of revenue costed from unit costs, the rest
     uses cost ratios), ``previous`` (KPI -> value, None where the previous period has no
     data) and ``change`` (KPI -> relative change for currency and counts, difference for
-    ratios; None without a previous value).
+    ratios; None without a previous value), ``suppressed`` (why the figures are None, or "").
+
+    Privacy: with a segment filter, a period with fewer than ``min_group_size`` customers
+    (studio setting) has every figure suppressed (None), as in ``engine.segments``.
     """
     params = _params(con, dataset, flt)
     days = (params["end"] - params["start"]).days + 1
@@ -248,6 +252,13 @@ def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiF
     periods = {bool(row.pop("is_current")): row for row in frame.to_dict("records")}
     current = periods.get(True, _empty_period())
     previous = periods.get(False)
+    smallest = min_group_size(con) if flt.segment else 0
+    suppressed = ""
+    if 0 < current["customers"] < smallest:
+        suppressed = f"fewer than {smallest} customers in {flt.segment[0]} = {flt.segment[1]} in this period"
+        current = {name: None for name in current}
+    if previous is not None and previous["customers"] < smallest:
+        previous = None
     result: dict = {
         "start": params["start"],
         "end": params["end"],
@@ -258,6 +269,7 @@ def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiF
     result["unit_cost_share"] = _plain(current["unit_cost_share"])
     result["previous"] = {name: None if previous is None else _plain(previous[name]) for name in KPI_NAMES}
     result["change"] = {name: _change(name, result[name], result["previous"][name]) for name in KPI_NAMES}
+    result["suppressed"] = suppressed
     return result
 
 
@@ -292,6 +304,10 @@ def breakdown(
     the group. ``attribute`` names the customer attribute for ``by='segment'`` (default: the
     first attribute of the dataset). Weekly rows also say on how many ``days`` of the
     period the week had baskets (the first and last weeks of a period are often partial).
+
+    Privacy: when rows describe customer groups (a segment filter or breakdown), a row with
+    fewer than ``min_group_size`` customers has its figures suppressed (NaN) and its
+    ``suppressed`` column says why (empty otherwise).
     """
     if by not in BREAKDOWNS:
         raise DataError(f"breakdown must be one of {', '.join(BREAKDOWNS)}; found {by!r}")
@@ -309,7 +325,16 @@ def breakdown(
         frame = cur.execute(sql, params).df()
     if by == "week":
         frame["week_start"] = pd.to_datetime(frame["week_start"]).dt.date
+    smallest = min_group_size(con) if flt.segment or by == "segment" else 0
+    small = frame["customers"] < smallest
+    frame.loc[small, list(KPI_NAMES)] = None
+    frame["suppressed"] = np.where(small, f"fewer than {smallest} customers", "")
     return frame.drop(columns="unit_cost_share")
+
+
+def min_group_size(con: duckdb.DuckDBPyConnection) -> int:
+    """Smallest customer group whose figures may be shown (studio setting ``min_group_size``)."""
+    return int(store.get_setting(con, "min_group_size"))
 
 
 def cost_ratios(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:

@@ -96,8 +96,7 @@ def ensure_default_datasets() -> None:
 def _ingested(info: store.DatasetInfo, title: str) -> str:
     return (
         f"{title}: {info.lines:,} lines in {info.baskets:,} baskets of {info.customers:,} customers, "
-        f"{info.products:,} products, {info.first_day} to {info.last_day} "
-        f"({sum(info.cleaning.values()):,} rows dropped or changed by cleaning, see the Data page)."
+        f"{info.products:,} products, {info.first_day} to {info.last_day} (cleaning report on the Data page)."
     )
 
 

@@ -73,8 +73,10 @@ def breakdown(rows: pd.DataFrame, key: str, key_label: str, currency: str, widge
     shown = st.selectbox("KPI to chart", list(kpi.KPI_DEFINITIONS), format_func=lambda n: kpi.KPI_DEFINITIONS[n].label, key=widget)
     st.plotly_chart(charts.breakdown_bars(rows, key, key_label, shown, currency), width="stretch")
     config = common.kpi_column_config(currency) | {key: st.column_config.TextColumn(key_label)}
+    config["suppressed"] = st.column_config.TextColumn("Suppressed (privacy)") if rows["suppressed"].any() else None
     st.dataframe(rows, hide_index=True, column_config=config, width="stretch")
-    st.caption(f"Baskets and customers per {key_label.lower()}: those with at least one line in it.")
+    st.caption(f"Baskets and customers per {key_label.lower()}: those with at least one line in it. Customer groups "
+               f"smaller than the studio's minimum group size show no figures.")
     download(rows, f"kpi_by_{key}.csv", f"Download KPIs by {key_label.lower()} (CSV)")
 
 
@@ -122,6 +124,9 @@ currency = common.currency_of(info)
 flt = filters(dataset, info)
 result = common.run_or_error(lambda: common.kpi_headline(dataset, flt))
 if result is None:
+    st.stop()
+if result["suppressed"]:
+    st.info(f"KPIs suppressed for privacy: {result['suppressed']}. Widen the period or choose a larger segment.")
     st.stop()
 if result["baskets"] == 0:
     st.info("No baskets match these filters: widen the period, departments or segment.")

@@ -112,6 +112,7 @@ def raw(tmp_path):
 @pytest.fixture
 def tiny(con, raw):
     ingest_raw(con, raw[0])
+    store.set_setting(con, "min_group_size", 1)  # five customers: show every group (see the suppression test)
     return con
 
 
@@ -221,6 +222,25 @@ def test_edited_cost_ratio_changes_gross_margin_only(tiny, raw):
     ratios = kpi.cost_ratios(tiny, "tiny").set_index("department")
     assert ratios.loc["BAKERY", "cost_ratio"] == 0.5 and ratios.loc["DAIRY", "cost_ratio"] == DEFAULT_COST_RATIO
     assert ratios.loc["DAIRY", "products_without_unit_cost"] == 0
+
+
+def test_customer_groups_below_the_minimum_size_are_suppressed(tiny, raw):
+    frame = cleaned_lines(raw[1], raw[2])
+    sizes = frame.groupby("age_band")["customer_id"].nunique()
+    store.set_setting(tiny, "min_group_size", 2)
+    assert sizes["25-34"] < 2 <= sizes["35-44"]
+    rows = kpi.breakdown(tiny, "tiny", by="segment", attribute="age_band").set_index("segment")
+    for segment, customers in sizes.items():
+        if customers < 2:
+            assert rows.loc[segment, list(kpi.KPI_NAMES)].isna().all() and rows.loc[segment, "suppressed"]
+        else:
+            assert rows.loc[segment, "revenue"] == pytest.approx(frame.loc[frame["age_band"] == segment, "paid"].sum(), abs=CENT)
+            assert rows.loc[segment, "suppressed"] == ""
+    small = kpi.headline(tiny, "tiny", kpi.KpiFilter(segment=("age_band", "25-34")))
+    assert small["revenue"] is None and small["change"]["revenue"] is None and "fewer than 2 customers" in small["suppressed"]
+    assert kpi.breakdown(tiny, "tiny", kpi.KpiFilter(segment=("age_band", "25-34")), "week")["revenue"].isna().all()
+    assert kpi.headline(tiny, "tiny")["suppressed"] == ""  # the whole population is never suppressed
+    assert (kpi.breakdown(tiny, "tiny", by="department")["suppressed"] == "").all()
 
 
 @pytest.mark.parametrize("department, ratio", [("BAKERY", 0), ("BAKERY", 1.5), ("BAKERY", "abc"), ("BAKERY", float("nan")), ("FUEL", 0.5)])
