@@ -53,7 +53,9 @@ class KpiDefinition:
 
 KPI_DEFINITIONS: dict[str, KpiDefinition] = {
     "revenue": KpiDefinition("Revenue", "Sum of what customers paid, after all discounts.", "currency"),
-    "units": KpiDefinition("Units", "Sum of quantities sold (fuel and other non-merchandise lines are cleaned out).", "count"),
+    "units": KpiDefinition(
+        "Units", "Sum of quantities sold (fuel and other non-merchandise lines are cleaned out).", "count"
+    ),
     "baskets": KpiDefinition("Baskets", "Number of distinct baskets (shopping trips).", "count"),
     "aov": KpiDefinition("Average order value", "Revenue / baskets.", "currency"),
     "items_per_basket": KpiDefinition(
@@ -64,7 +66,9 @@ KPI_DEFINITIONS: dict[str, KpiDefinition] = {
         "Discount rate", "(Shelf amount - revenue) / shelf amount: retail and coupon discounts.", "ratio"
     ),
     "promo_share": KpiDefinition(
-        "Promotion share", "Share of revenue from lines whose product was on display or in the mailer that week.", "ratio"
+        "Promotion share",
+        "Share of revenue from lines whose product was on display or in the mailer that week.",
+        "ratio",
     ),
     "gross_margin": KpiDefinition(
         "Gross margin",
@@ -356,7 +360,9 @@ def set_cost_ratio(con: duckdb.DuckDBPyConnection, dataset: str, department: str
     except (TypeError, ValueError):
         value = float("nan")
     if not 0 < value < MAX_COST_RATIO:
-        raise DataError(f"cost ratio must be a number above 0 and below {MAX_COST_RATIO} (cost / shelf price); found {ratio!r}")
+        raise DataError(
+            f"cost ratio must be a number above 0 and below {MAX_COST_RATIO} (cost / shelf price); found {ratio!r}"
+        )
     known = departments(con, dataset)
     if department not in known:
         raise DataError(f"no department {department!r} in dataset {dataset!r}; expected one of: {', '.join(known)}")
@@ -382,7 +388,9 @@ def _params(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter) -> dic
     if segment_attribute is not None:
         values = segment_values(con, dataset, segment_attribute)
         if segment_value not in values:
-            raise DataError(f"no customers with {segment_attribute} = {segment_value!r}; expected one of: {', '.join(values)}")
+            raise DataError(
+                f"no customers with {segment_attribute} = {segment_value!r}; expected one of: {', '.join(values)}"
+            )
     return {
         "start": start,
         "end": end,
@@ -396,13 +404,17 @@ def _params(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter) -> dic
 def _check_attribute(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> str:
     attributes = segment_attributes(con, dataset)
     if attribute not in attributes:
-        raise DataError(f"no customer attribute {attribute!r} in dataset {dataset!r}; expected one of: {', '.join(attributes) or 'none'}")
+        raise DataError(
+            f"no customer attribute {attribute!r} in dataset {dataset!r}; "
+            f"expected one of: {', '.join(attributes) or 'none'}"
+        )
     return attribute
 
 
 def _empty_period() -> dict:
     return {"revenue": 0.0, "units": 0.0, "baskets": 0, "customers": 0} | {
-        name: None for name in ("aov", "items_per_basket", "discount_rate", "promo_share", "gross_margin", "unit_cost_share")
+        name: None
+        for name in ("aov", "items_per_basket", "discount_rate", "promo_share", "gross_margin", "unit_cost_share")
     }
 
 

@@ -28,6 +28,25 @@ from engine.schema import CANONICAL_TABLES, DESCRIBE_TABLE
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+
+def _route_through_app() -> None:
+    """Make the first request of a fresh server run ``app.py``'s navigation, whatever its URL.
+
+    Streamlit 1.67 treats an app with a ``pages/`` folder as an old-style multipage app until
+    ``st.navigation`` has run once in the process: a first request to ``/data`` would run that
+    page alone (no sidebar, no first-launch ingest, every file of ``pages/`` in the menu). Every
+    page imports this module, so on that first import switch the flag and rerun the request.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if PagesManager.uses_pages_directory and get_script_run_ctx(suppress_warning=True) is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_route_through_app()
+
 DATASET_KEY = "dataset"  # st.session_state key (not a widget key: survives page switches)
 DEFAULT_DATASET = "completejourney"
 SAMPLE_DATASET = "sample"
@@ -72,24 +91,33 @@ def ensure_default_datasets() -> None:
             return
         with st.status("First launch: preparing the demo datasets (under a minute, once)...", expanded=True) as box:
             try:
-                st.write("Ingesting **The Complete Journey** (84.51°): a year of grocery baskets of 2,469 households...")
+                st.write(
+                    "Ingesting **The Complete Journey** (84.51°): a year of grocery baskets of 2,469 households..."
+                )
                 from engine.sources import completejourney
 
-                info = completejourney.ingest(con, DEFAULT_DATASET)
-                st.write(_ingested(info, "The Complete Journey"))
+                ingested = [completejourney.ingest(con, DEFAULT_DATASET)]
+                st.write(_ingested(ingested[0], "The Complete Journey"))
                 synthetic = optional_module("engine.sources.synthetic")
                 if synthetic is None or not hasattr(synthetic, "ingest_sample"):
                     st.write("The synthetic sample (known true preferences) is not part of this build yet: skipped.")
                 else:
                     st.write("Ingesting the **synthetic sample** market (known true preferences)...")
-                    st.write(_ingested(synthetic.ingest_sample(con, name=SAMPLE_DATASET), "Synthetic sample"))
+                    ingested.append(synthetic.ingest_sample(con, name=SAMPLE_DATASET))
+                    st.write(_ingested(ingested[-1], "Synthetic sample"))
                 st.write("Preparing the KPI tables...")
                 kpi.ensure_facts(con, DEFAULT_DATASET)
             except StudioError as exc:
                 box.update(label="First launch: the demo data could not be ingested", state="error")
                 st.error(str(exc))
                 st.stop()
-            box.update(label=f"First launch: datasets ready ({info.lines:,} lines ingested)", state="complete", expanded=False)
+            names = " and ".join(info.name for info in ingested)
+            lines = sum(info.lines for info in ingested)
+            box.update(
+                label=f"First launch: datasets ready ({names}, {lines:,} lines ingested)",
+                state="complete",
+                expanded=False,
+            )
     clear_data_caches()
 
 
@@ -202,59 +230,11 @@ def clear_data_caches() -> None:
 def cleaning_report(info: store.DatasetInfo) -> pd.DataFrame:
     """The cleaning rules in order, with what each did to this dataset."""
     return pd.DataFrame(
-        [{"rule": r.name, "action": r.action, "rows": info.cleaning.get(r.name, 0), "description": r.description} for r in RULES]
+        [
+            {"rule": r.name, "action": r.action, "rows": info.cleaning.get(r.name, 0), "description": r.description}
+            for r in RULES
+        ]
     )
-
-
-# ---- formatting
-
-
-def currency_of(info: store.DatasetInfo) -> str:
-    return str(info.details.get("currency", "USD"))
-
-
-def format_kpi(value: float | None, unit: str, currency: str = "USD") -> str:
-    """A KPI value for a headline tile: $4.18M / $29.70 / 1,894,283 / 10.22 / 15.6%."""
-    if value is None:
-        return "n/a"
-    if unit == "ratio":
-        return f"{value:.1%}"
-    if unit == "currency":
-        text = _compact(value) if abs(value) >= 1e6 else f"{value:,.{2 if abs(value) < 1000 else 0}f}"
-        return f"${text}" if currency == "USD" else f"{text} {currency}"
-    if abs(value) >= 1e7:
-        return _compact(value)
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
-
-
-def _compact(value: float) -> str:
-    """4183884.68 -> '4.18M' (a headline tile has room for about nine characters)."""
-    for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
-        if abs(value) >= threshold:
-            return f"{value / threshold:,.2f}{suffix}"
-    return f"{value:,.0f}"
-
-
-def format_change(change: float | None, unit: str) -> str | None:
-    """Change vs the previous period: relative for money and counts, percentage points for ratios."""
-    if change is None:
-        return None
-    return f"{change * 100:+.1f} pp" if unit == "ratio" else f"{change:+.1%}"
-
-
-def kpi_column_config(currency: str) -> dict:
-    """``st.dataframe`` column settings that show every KPI column with its unit and definition."""
-    config = {}
-    for name, d in kpi.KPI_DEFINITIONS.items():
-        if d.unit == "ratio":
-            number_format = "percent"
-        elif d.unit == "currency":
-            number_format = "dollar" if currency == "USD" else "localized"
-        else:
-            number_format = "%.2f" if name == "items_per_basket" else "localized"
-        label = d.label if d.unit != "currency" or currency == "USD" else f"{d.label} ({currency})"
-        config[name] = st.column_config.NumberColumn(label, format=number_format, help=d.formula)
-    return config
 
 
 # ---- file import (engine.sources.files arrives from another branch; pages check it is there)

@@ -18,10 +18,23 @@ def datasets_table() -> None:
         st.info("No dataset yet: import one below.")
         return
     rows = pd.DataFrame([d.to_json() for d in infos]).drop(columns=["version", "dropped"])
-    counts = {c: st.column_config.NumberColumn(c.capitalize(), format="localized") for c in ("customers", "products", "baskets", "lines")}
-    st.dataframe(rows, hide_index=True, width="stretch", column_config=counts | {
-        "dataset": "Dataset", "source": "Source", "first_day": "First day", "last_day": "Last day", "weeks": "Weeks",
-    })
+    counts = {
+        c: st.column_config.NumberColumn(c.capitalize(), format="localized")
+        for c in ("customers", "products", "baskets", "lines")
+    }
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config=counts
+        | {
+            "dataset": "Dataset",
+            "source": "Source",
+            "first_day": "First day",
+            "last_day": "Last day",
+            "weeks": "Weeks",
+        },
+    )
     st.caption("Switch between datasets with the picker in the sidebar.")
 
 
@@ -30,7 +43,10 @@ def cleaning_report(info) -> None:
     st.caption("Each rule is applied in order to every raw line; a line is dropped by the first rule it matches.")
     report = common.cleaning_report(info)
     report["rows"] = report["rows"].map("{:,}".format)
-    st.table(report.rename(columns={"rule": "Rule", "action": "Action", "rows": "Rows", "description": "What it does"}), hide_index=True)
+    st.table(
+        report.rename(columns={"rule": "Rule", "action": "Action", "rows": "Rows", "description": "What it does"}),
+        hide_index=True,
+    )
 
 
 def schema_preview(dataset: str) -> None:
@@ -44,12 +60,16 @@ def import_form() -> None:
     st.subheader("Import your own data")
     files = common.optional_module("engine.sources.files")
     if files is None:
-        st.info("Importing CSV or Parquet files arrives with the files source (engine.sources.files), "
-                "which this build does not include yet.")
+        st.info(
+            "Importing CSV or Parquet files arrives with the files source (engine.sources.files), "
+            "which this build does not include yet."
+        )
         return
-    st.caption("Upload the transactions (one row per basket line) and, optionally, products and customers, "
-               "then map your column names to the canonical ones. Importing under an existing name replaces "
-               "that dataset in one step: if the import fails, the old one stays as it was.")
+    st.caption(
+        "Upload the transactions (one row per basket line) and, optionally, products and customers, "
+        "then map your column names to the canonical ones. Importing under an existing name replaces "
+        "that dataset in one step: if the import fails, the old one stays as it was."
+    )
     with st.form("import_form"):
         name = st.text_input("Dataset name", placeholder="lower-case letters, digits and _, e.g. my_store")
         transactions = st.file_uploader("Transactions (CSV or Parquet)", type=["csv", "tsv", "txt", "parquet", "gz"])
@@ -64,12 +84,16 @@ def import_form() -> None:
         st.error("Choose a transactions file to import.")
         return
     with st.status(f"Importing {name or 'the dataset'}...", expanded=True) as box:
-        info = common.run_or_error(lambda: common.import_files(name.strip(), transactions, products, customers, mapping))
+        info = common.run_or_error(
+            lambda: common.import_files(name.strip(), transactions, products, customers, mapping)
+        )
         if info is None:
             box.update(label="Import failed", state="error")
             return
     st.session_state[common.DATASET_KEY] = info.name
-    st.session_state[NOTICE_KEY] = f"Imported {info.name}: {info.lines:,} lines, {info.baskets:,} baskets, {info.customers:,} customers."
+    st.session_state[NOTICE_KEY] = (
+        f"Imported {info.name}: {info.lines:,} lines, {info.baskets:,} baskets, {info.customers:,} customers."
+    )
     st.rerun()
 
 

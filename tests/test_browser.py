@@ -1,7 +1,8 @@
 """Real-browser smoke test: serve the app headless, open every page in Chromium, check it drew.
 
 The server starts on an empty studio database, so the first page load is the README quickstart's
-first launch (it ingests The Complete Journey itself). Each page is awaited until its heading is
+first launch (it ingests the default datasets itself); that first load is a deep link, which must
+still go through ``app.py``'s navigation. Each page is awaited until its heading is
 shown and Streamlit's running indicator is gone; then no exception and no error box may be on
 it. A full-page screenshot of each lands in ``screenshots/`` (gitignored) for a human to look at.
 
@@ -48,9 +49,21 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     port = free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
     ]
     env = dict(os.environ, STUDIO_DB=str(folder / "studio.duckdb"))
     with open(folder / "server.log", "wb") as log:
@@ -105,7 +118,9 @@ def open_and_wait(page, url: str, heading: str, timeout_s: float) -> None:
 
 def screenshot_whole_page(page, target: Path) -> None:
     """Streamlit scrolls inside its main container, so grow the window to the content first."""
-    height = page.evaluate("Math.max(...Array.from(document.querySelectorAll('section, div')).map(e => e.scrollHeight))")
+    height = page.evaluate(
+        "Math.max(...Array.from(document.querySelectorAll('section, div')).map(e => e.scrollHeight))"
+    )
     page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 12000)})
     page.wait_for_timeout(1000)  # plotly redraws at the new size
     page.screenshot(path=str(target), full_page=True)
@@ -114,14 +129,21 @@ def screenshot_whole_page(page, target: Path) -> None:
 
 def test_every_page_draws_without_errors(server, browser_page):
     SCREENSHOTS.mkdir(exist_ok=True)
-    for index, (path, heading) in enumerate(PAGES):
+    # The fresh server's first request is a deep link: it must still go through app.py's
+    # navigation (sidebar, first-launch ingest), not run the page file alone.
+    visits = PAGES[1:] + PAGES[:1]
+    for index, (path, heading) in enumerate(visits):
         open_and_wait(browser_page, f"{server}/{path}", heading, FIRST_LAUNCH_S if index == 0 else PAGE_S)
         screenshot_whole_page(browser_page, SCREENSHOTS / f"{path or 'home'}.png")
         exceptions = browser_page.locator('[data-testid="stException"]')
         assert exceptions.count() == 0, f"/{path}: {exceptions.first.inner_text()}"
         errors = browser_page.locator('[data-testid="stAlertContainer"] [data-testid="stAlertContentError"]')
         assert errors.count() == 0, f"/{path}: {errors.first.inner_text()}"
+        assert browser_page.locator('[data-testid="stSidebarNavLink"]').count() == len(PAGES)
+        sidebar = browser_page.locator('[data-testid="stSidebar"]')
+        assert sidebar.get_by_text("Dataset", exact=True).count() == 1  # the shared sidebar's picker
         if index == 0:  # the quickstart's first launch said what it ingested, then folded away
             assert browser_page.get_by_text("First launch: datasets ready").count() == 1
+        if path == "":
             assert browser_page.locator('[data-testid="stMetric"]').count() == 9
             assert browser_page.locator(".js-plotly-plot").count() >= 6

@@ -59,29 +59,64 @@ def raw_dataset(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
             list_amount = round(quantity * SHELF_PRICE[product], 2)
             retail = round(list_amount * float(rng.choice([0, 0, 0.1, 0.25])), 2)
             coupon = 0.5 if rng.random() < 0.1 and list_amount - retail > 1 else 0.0
-            rows.append((f"B{basket:03d}", customer, ts, product, quantity, round(list_amount - retail - coupon, 2), list_amount, retail, coupon))
+            rows.append(
+                (
+                    f"B{basket:03d}",
+                    customer,
+                    ts,
+                    product,
+                    quantity,
+                    round(list_amount - retail - coupon, 2),
+                    list_amount,
+                    retail,
+                    coupon,
+                )
+            )
     rows.append(("B000", rows[0][1], rows[0][2], "P6", 12.5, 38.75, 38.75, 0.0, 0.0))  # fuel: dropped
     rows.append(("B001", rows[1][1], rows[1][2], "P5", 0, 0.0, 0.0, 0.0, 0.0))  # void: dropped
     duplicate = rows[2]
     rows.append((duplicate[0], duplicate[1], duplicate[2], duplicate[3], 1, 1.00, 1.50, 0.50, 0.0))  # merged
-    lines = pd.DataFrame(rows, columns=["basket_id", "customer_id", "ts", "product_id", "quantity", "paid", "list_amount", "retail_discount", "coupon_discount"])
+    lines = pd.DataFrame(
+        rows,
+        columns=[
+            "basket_id",
+            "customer_id",
+            "ts",
+            "product_id",
+            "quantity",
+            "paid",
+            "list_amount",
+            "retail_discount",
+            "coupon_discount",
+        ],
+    )
     lines["week"] = (lines["ts"].dt.normalize() - pd.Timestamp(FIRST_DAY)).dt.days // 7 + 1
     promotions = pd.DataFrame(
-        [("P1", 2, True, False), ("P1", 3, False, True), ("P3", 2, True, True), ("P5", 5, False, False), ("P5", 6, True, False)],
+        [
+            ("P1", 2, True, False),
+            ("P1", 3, False, True),
+            ("P3", 2, True, True),
+            ("P5", 5, False, False),
+            ("P5", 6, True, False),
+        ],
         columns=["product_id", "week", "display", "mailer"],
     )  # P5 week 5: a promotion row with neither display nor mailer, so not promoted
     return lines, promotions
 
 
-STAGE_SQL = {
-    "stage_products": "SELECT product_id, name, department, category, brand, unit_cost::DOUBLE AS unit_cost FROM read_csv($path, header = true, all_varchar = true)",
-    "stage_lines": """SELECT basket_id, customer_id, ts::TIMESTAMP AS ts, week::INTEGER AS week, NULL::VARCHAR AS store_id, product_id,
-                             quantity::DOUBLE AS quantity, paid::DOUBLE AS paid, list_amount::DOUBLE AS list_amount,
-                             retail_discount::DOUBLE AS retail_discount, coupon_discount::DOUBLE AS coupon_discount
-                      FROM read_csv($path, header = true, all_varchar = true)""",
-    "stage_customer_attributes": """UNPIVOT (SELECT * FROM read_csv($path, header = true, all_varchar = true))
-                                    ON COLUMNS(* EXCLUDE customer_id) INTO NAME attribute VALUE value""",
-    "stage_promotions": "SELECT product_id, week::INTEGER AS week, display::BOOLEAN AS display, mailer::BOOLEAN AS mailer FROM read_csv($path, header = true, all_varchar = true)",
+CSV = "read_csv($path, header = true, all_varchar = true)"
+STAGE_SQL = {  # the staging contract of engine.schema, filled from the raw CSV files
+    "stage_products": f"""
+        SELECT product_id, name, department, category, brand, unit_cost::DOUBLE AS unit_cost FROM {CSV}""",
+    "stage_lines": f"""
+        SELECT basket_id, customer_id, ts::TIMESTAMP AS ts, week::INTEGER AS week, NULL::VARCHAR AS store_id,
+               product_id, quantity::DOUBLE AS quantity, paid::DOUBLE AS paid, list_amount::DOUBLE AS list_amount,
+               retail_discount::DOUBLE AS retail_discount, coupon_discount::DOUBLE AS coupon_discount
+        FROM {CSV}""",
+    "stage_customer_attributes": f"""
+        UNPIVOT (SELECT * FROM {CSV}) ON COLUMNS(* EXCLUDE customer_id) INTO NAME attribute VALUE value""",
+    "stage_promotions": f"""
+        SELECT product_id, week::INTEGER AS week, display::BOOLEAN AS display, mailer::BOOLEAN AS mailer FROM {CSV}""",
 }
 
 
@@ -119,13 +154,17 @@ def tiny(con, raw):
 # ---- the independent recomputation, from the raw rows ----------------------------------------
 
 
-def cleaned_lines(lines: pd.DataFrame, promotions: pd.DataFrame, ratios: dict[str, float] | None = None) -> pd.DataFrame:
+def cleaned_lines(
+    lines: pd.DataFrame, promotions: pd.DataFrame, ratios: dict[str, float] | None = None
+) -> pd.DataFrame:
     """Raw lines minus fuel and voids (the two cleaning rules this data triggers), with cost and promotion flag."""
     frame = lines.merge(PRODUCTS, on="product_id")
     frame = frame[(frame["department"] != "FUEL") & (frame["quantity"] > 0)].copy()
     frame["day"] = frame["ts"].dt.date
     ratio = frame["department"].map(lambda d: (ratios or {}).get(d, DEFAULT_COST_RATIO))
-    frame["cost"] = np.where(frame["unit_cost"].notna(), frame["quantity"] * frame["unit_cost"], frame["list_amount"] * ratio)
+    frame["cost"] = np.where(
+        frame["unit_cost"].notna(), frame["quantity"] * frame["unit_cost"], frame["list_amount"] * ratio
+    )
     promoted = promotions[promotions["display"] | promotions["mailer"]][["product_id", "week"]].assign(promoted=True)
     frame = frame.merge(promoted, on=["product_id", "week"], how="left")
     frame["promoted"] = frame["promoted"].eq(True)
@@ -181,7 +220,12 @@ def test_headline_equals_pandas_over_the_whole_dataset(tiny, raw):
 def test_headline_filters_and_change_vs_previous_period(tiny, raw):
     frame = cleaned_lines(raw[1], raw[2])
     start, end = date(2024, 1, 22), date(2024, 2, 11)  # 21 days; previous: 2024-01-01 to 2024-01-21
-    for departments, segment in [((), None), (("DAIRY", "PRODUCE"), None), ((), ("age_band", "35-44")), (("DAIRY",), ("income_band", "Unknown"))]:
+    for departments, segment in [
+        ((), None),
+        (("DAIRY", "PRODUCE"), None),
+        ((), ("age_band", "35-44")),
+        (("DAIRY",), ("income_band", "Unknown")),
+    ]:
         flt = kpi.KpiFilter(start, end, departments, segment)
         result = kpi.headline(tiny, "tiny", flt)
         current = expected_kpis(select(frame, start, end, departments, segment))
@@ -190,7 +234,9 @@ def test_headline_filters_and_change_vs_previous_period(tiny, raw):
         assert_kpis(result["previous"], previous)
         assert (result["previous_start"], result["previous_end"]) == (date(2024, 1, 1), date(2024, 1, 21))
         assert result["change"]["revenue"] == pytest.approx(current["revenue"] / previous["revenue"] - 1, abs=1e-9)
-        assert result["change"]["gross_margin"] == pytest.approx(current["gross_margin"] - previous["gross_margin"], abs=1e-9)
+        assert result["change"]["gross_margin"] == pytest.approx(
+            current["gross_margin"] - previous["gross_margin"], abs=1e-9
+        )
 
 
 @pytest.mark.parametrize("by, key", [("week", "week"), ("department", "department"), ("segment", "age_band")])
@@ -234,16 +280,24 @@ def test_customer_groups_below_the_minimum_size_are_suppressed(tiny, raw):
         if customers < 2:
             assert rows.loc[segment, list(kpi.KPI_NAMES)].isna().all() and rows.loc[segment, "suppressed"]
         else:
-            assert rows.loc[segment, "revenue"] == pytest.approx(frame.loc[frame["age_band"] == segment, "paid"].sum(), abs=CENT)
+            assert rows.loc[segment, "revenue"] == pytest.approx(
+                frame.loc[frame["age_band"] == segment, "paid"].sum(), abs=CENT
+            )
             assert rows.loc[segment, "suppressed"] == ""
     small = kpi.headline(tiny, "tiny", kpi.KpiFilter(segment=("age_band", "25-34")))
-    assert small["revenue"] is None and small["change"]["revenue"] is None and "fewer than 2 customers" in small["suppressed"]
+    assert (
+        small["revenue"] is None
+        and small["change"]["revenue"] is None
+        and "fewer than 2 customers" in small["suppressed"]
+    )
     assert kpi.breakdown(tiny, "tiny", kpi.KpiFilter(segment=("age_band", "25-34")), "week")["revenue"].isna().all()
     assert kpi.headline(tiny, "tiny")["suppressed"] == ""  # the whole population is never suppressed
     assert (kpi.breakdown(tiny, "tiny", by="department")["suppressed"] == "").all()
 
 
-@pytest.mark.parametrize("department, ratio", [("BAKERY", 0), ("BAKERY", 1.5), ("BAKERY", "abc"), ("BAKERY", float("nan")), ("FUEL", 0.5)])
+@pytest.mark.parametrize(
+    "department, ratio", [("BAKERY", 0), ("BAKERY", 1.5), ("BAKERY", "abc"), ("BAKERY", float("nan")), ("FUEL", 0.5)]
+)
 def test_bad_cost_ratio_is_one_clear_line(tiny, department, ratio):
     with pytest.raises(DataError) as error:
         kpi.set_cost_ratio(tiny, "tiny", department, ratio)
@@ -275,7 +329,9 @@ def test_period_without_baskets_gives_zero_not_an_error(tiny):
 def test_reingest_replaces_the_kpi_facts(tiny, raw):
     folder, lines, _ = raw
     before = kpi.headline(tiny, "tiny")["revenue"]
-    lines.assign(paid=lines["paid"] * 2, list_amount=lines["list_amount"] * 2).to_csv(folder / "stage_lines.csv", index=False)
+    lines.assign(paid=lines["paid"] * 2, list_amount=lines["list_amount"] * 2).to_csv(
+        folder / "stage_lines.csv", index=False
+    )
     ingest_raw(tiny, folder)
     assert kpi.headline(tiny, "tiny")["revenue"] == pytest.approx(2 * before, abs=CENT)
 
@@ -287,10 +343,32 @@ def test_cli_kpi_json_matches_the_engine(tmp_path, raw):
     expected = kpi.headline(con, "tiny")
     expected_rows = kpi.breakdown(con, "tiny", by="department")
     con.close()
-    command = [sys.executable, "-m", "engine", "kpi", "--db", str(db), "--dataset", "tiny", "--by", "department", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "engine",
+        "kpi",
+        "--db",
+        str(db),
+        "--dataset",
+        "tiny",
+        "--by",
+        "department",
+        "--json",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     result = json.loads(done.stdout)
-    for name in ("revenue", "units", "baskets", "aov", "items_per_basket", "customers", "discount_rate", "promo_share", "gross_margin"):
+    for name in (
+        "revenue",
+        "units",
+        "baskets",
+        "aov",
+        "items_per_basket",
+        "customers",
+        "discount_rate",
+        "promo_share",
+        "gross_margin",
+    ):
         assert result[name] == pytest.approx(expected[name], abs=1e-9), name
     assert [row["department"] for row in result["rows"]] == expected_rows["department"].tolist()
     assert result["rows"][0]["revenue"] == pytest.approx(expected_rows["revenue"].iloc[0], abs=1e-9)
@@ -303,7 +381,9 @@ def test_completejourney_kpis_are_merchandise_only(cj_con):
     info = store.get_dataset(cj_con, "completejourney")
     result = kpi.headline(cj_con, "completejourney")
     assert (result["baskets"], result["customers"]) == (info.baskets, info.customers)
-    assert result["units"] < 3 * info.lines  # raw CJ counts ~129 million fuel "units"; cleaned lines hold ~1.3 units each
+    assert (
+        result["units"] < 3 * info.lines
+    )  # raw CJ counts ~129 million fuel "units"; cleaned lines hold ~1.3 units each
     departments = kpi.breakdown(cj_con, "completejourney", by="department")
     assert not set(departments["department"]) & {"FUEL", "MISCELLANEOUS", "KIOSK-GAS", "COUPON"}
     assert departments["units"].max() < 0.8 * result["units"]

@@ -21,7 +21,9 @@ def kpi_command(
     attribute: Annotated[
         str | None, typer.Option("--attribute", help="Customer attribute for --by segment (default: the first one).")
     ] = None,
-    start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD (default: the data's first).")] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First day, YYYY-MM-DD (default: the data's first).")
+    ] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last day, YYYY-MM-DD (default: the data's last).")] = None,
     department: Annotated[
         list[str] | None, typer.Option("--department", help="Only this department (repeat for several).")
