@@ -159,6 +159,11 @@ if dataset is None:
     st.info("No dataset yet: ingest one first (python -m engine ingest sample).")
     st.stop()
 con = get_connection()
+if run_or_error(lambda: pricing_bundle.pricing_run(con, dataset)) is None:
+    st.info(f"Dataset {dataset!r} has no choice model yet, so bundles cannot be priced on it: train the model "
+            "(Model page or python -m engine train), or pick the synthetic sample in the sidebar, whose true "
+            "preferences price bundles right away.")
+    st.stop()
 chosen = run_or_error(lambda: choose_bundle(con, dataset))
 if chosen is None:
     st.stop()

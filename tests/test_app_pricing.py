@@ -96,3 +96,14 @@ def test_too_few_items_asks_for_more(app):
     app.multiselect(key="px_items").set_value(["P0001"]).run()
     assert not app.exception
     assert app.info[0].value == "Pick 2 to 4 items to price a bundle."
+
+
+def test_a_dataset_without_a_model_is_explained_not_an_error(db):
+    con = store.connect(db)
+    synthetic.ingest_sample(con, "bare")
+    with store.dataset_cursor(con, "bare") as cur:
+        cur.execute("DELETE FROM model_runs")
+    con.close()
+    at = open_pricing({"dataset": "bare"})
+    assert not at.exception and not at.error
+    assert "has no choice model yet" in at.info[0].value

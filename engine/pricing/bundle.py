@@ -325,3 +325,12 @@ def suggested_items(con: duckdb.DuckDBPyConnection, dataset: str, run: str | Non
         if rows:
             return list(rows[0])
         return [row[0] for row in cur.execute(CATALOG, {"run": info.run_id}).fetchall()[:2]]
+
+
+def pricing_run(con: duckdb.DuckDBPyConnection, dataset: str) -> RunInfo | None:
+    """The run that would price bundles in ``dataset`` (``choose_run``), or None when it has none."""
+    with model_cursor(con, dataset) as (cur, _):
+        try:
+            return choose_run(cur, dataset)
+        except ModelError:
+            return None
