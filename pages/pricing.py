@@ -160,9 +160,9 @@ if dataset is None:
     st.stop()
 con = get_connection()
 if run_or_error(lambda: pricing_bundle.pricing_run(con, dataset)) is None:
-    st.info(f"Dataset {dataset!r} has no choice model yet, so bundles cannot be priced on it: train the model "
-            "(Model page or python -m engine train), or pick the synthetic sample in the sidebar, whose true "
-            "preferences price bundles right away.")
+    st.info(f"Dataset {dataset!r} has no choice model yet, so bundles cannot be priced on it: train the choice "
+            "model on it, or pick the synthetic sample in the sidebar, whose true preferences price bundles "
+            "right away.")
     st.stop()
 chosen = run_or_error(lambda: choose_bundle(con, dataset))
 if chosen is None:

@@ -107,3 +107,62 @@ def test_a_dataset_without_a_model_is_explained_not_an_error(db):
     at = open_pricing({"dataset": "bare"})
     assert not at.exception and not at.error
     assert "has no choice model yet" in at.info[0].value
+
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+def test_pricing_studio_in_a_real_browser(db):
+    """Served headless on the sample: the slider moves the projection, the optimizer answers."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        env={**os.environ, "STUDIO_DB": str(db)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(240):
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(f"http://127.0.0.1:{port}/pricing")
+            page.get_by_role("heading", name="Pricing studio").wait_for(timeout=120_000)
+            caption = page.get_by_text("% off ·")
+            caption.wait_for(timeout=120_000)
+            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+            before = caption.inner_text()
+            assert before.split("% off")[0].replace(".", "").isdigit()
+            page.get_by_role("slider").first.focus()
+            for _ in range(20):
+                page.keyboard.press("ArrowLeft")  # 20 cents cheaper
+            page.wait_for_function(f"!document.body.innerText.includes({before!r})", timeout=60_000)
+            assert page.locator('[data-testid="stMetric"]').count() == 6
+            assert page.locator(".js-plotly-plot").count() >= 2
+            page.get_by_role("button", name="Optimize price").click()
+            page.get_by_text("Strategies side by side").wait_for(timeout=120_000)
+            assert page.get_by_text("Do not discount").count() >= 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
