@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.pricing import grid, solver
-from engine.pricing.params import BUCKETS
 from engine.pricing.demand import FactorizedDemand
+from engine.pricing.params import BUCKETS
 
 COARSE_POINTS = 64
 SAMPLE = 100_000       # customers in the coarse stage (all when fewer)
