@@ -129,7 +129,7 @@ def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | No
         columns = cur.execute(CUSTOMER_ARRAYS, params).fetchnumpy()
         pairs = cur.execute(PAIR_COUPLINGS, {"run": params["run"], "items": params["items"]}).fetchall()
     except duckdb.Error as exc:
-        raise ModelError(_parameter_error(bundle, exc)) from exc
+        raise ModelError(parameter_error(bundle, exc)) from exc
     n = len(bundle.items)
     if len(columns["u1"]) == 0:
         raise DataError(f"no customer of run {params['run']!r} is in segment {bundle.segment.label}")
@@ -161,7 +161,8 @@ def query_parameters(bundle: Bundle, run_id: str | None = None) -> dict:
     }
 
 
-def _parameter_error(bundle: Bundle, exc: duckdb.Error) -> str:
+def parameter_error(bundle: Bundle, exc: duckdb.Error) -> str:
+    """One line for a DuckDB error while evaluating a run's utilities (vectors of unequal length)."""
     return (
         f"cannot evaluate the utilities of run {bundle.run.run_id!r} for {', '.join(bundle.item_ids)}: expected "
         f"theta and alpha vectors of one length, found: {str(exc).splitlines()[0]}"

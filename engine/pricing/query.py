@@ -203,7 +203,7 @@ def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualif
         try:
             cur.execute(sql, params)
         except duckdb.Error as exc:
-            raise ModelError(P._parameter_error(bundle, exc)) from exc
+            raise ModelError(P.parameter_error(bundle, exc)) from exc
     log.info("pricing cache %s built for %s run %s", qualified, bundle.item_ids, run_id)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.pricing import figures as F
 from engine.pricing import grid, solver
-from engine.pricing.bundle import ALL_CUSTOMERS, Segment
+from engine.pricing.bundle import ALL_CUSTOMERS, Bundle, Segment
 from engine.pricing.demand import FactorizedDemand
 from engine.pricing.guardrails import BindingConstraint, Strategy
 from engine.pricing.vectorized import BundleDemand
@@ -111,7 +111,7 @@ def compare(
 
 
 def recommendation(
-    bundle,
+    bundle: Bundle,
     segment: Segment,
     objective: str,
     choice: solver.Choice,
