@@ -239,10 +239,11 @@ def test_headline_filters_and_change_vs_previous_period(tiny, raw):
         )
 
 
+@pytest.mark.parametrize("departments", [(), ("DAIRY", "BAKERY", "GROCERY")])
 @pytest.mark.parametrize("by, key", [("week", "week"), ("department", "department"), ("segment", "age_band")])
-def test_breakdown_rows_equal_pandas(tiny, raw, by, key):
+def test_breakdown_rows_equal_pandas(tiny, raw, by, key, departments):
     frame = cleaned_lines(raw[1], raw[2])
-    flt = kpi.KpiFilter(date(2024, 1, 8), date(2024, 2, 25), ("DAIRY", "BAKERY", "GROCERY"))
+    flt = kpi.KpiFilter(date(2024, 1, 8), date(2024, 2, 25), departments)
     rows = kpi.breakdown(tiny, "tiny", flt, by, attribute="age_band" if by == "segment" else None)
     scoped = select(frame, flt.start, flt.end, flt.departments)
     expected = {group: expected_kpis(part) for group, part in scoped.groupby(key)}
