@@ -18,7 +18,11 @@ from engine.schema import DEFAULT_COST_RATIO
 from pages._common import DATASET_KEY, import_files, optional_module
 from pages._display import format_kpi
 
-PAGES = [("pages/overview.py", "KPI overview"), ("pages/customers.py", "Customers"), ("pages/data.py", "Data")]  # later pages extend this list
+PAGES = [
+    ("pages/overview.py", "KPI overview"),
+    ("pages/customers.py", "Customers"),
+    ("pages/data.py", "Data"),
+]  # later pages extend this list
 TIMEOUT = 120
 
 
