@@ -254,6 +254,12 @@ def segment_values(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str)
         return _segment_values(cur, dataset, attribute)
 
 
+def default_period(first_day: date, last_day: date) -> tuple[date, date]:
+    """The latest half of the data: the default period, so the previous period (the first half) has data."""
+    half = ((last_day - first_day).days + 1) // 2
+    return (last_day - timedelta(days=half - 1), last_day) if half > 0 else (first_day, last_day)
+
+
 def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiFilter()) -> dict:
     """Every KPI for the filtered period, the previous period of equal length, and the change.
 

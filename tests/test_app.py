@@ -16,7 +16,7 @@ from engine import kpi, store
 from engine.cleaning import RULES
 from engine.schema import DEFAULT_COST_RATIO
 from pages._common import DATASET_KEY, import_files, optional_module
-from pages._display import format_kpi
+from pages._display import format_change, format_kpi
 
 PAGES = [
     ("pages/overview.py", "KPI overview"),
@@ -63,6 +63,13 @@ def open_page(path: str) -> AppTest:
     return at
 
 
+def page_filter(con, dataset: str, **narrower) -> kpi.KpiFilter:
+    """The overview's default filter (the latest half of the data), optionally narrowed."""
+    info = store.get_dataset(con, dataset)
+    start, end = kpi.default_period(info.first_day, info.last_day)
+    return kpi.KpiFilter(start, end, **narrower)
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -94,7 +101,8 @@ def test_every_page_runs_without_exception(db, path, heading):
 
 def test_overview_shows_every_kpi_as_the_engine_computes_it(db, engine_con):
     at = open_page("pages/overview.py")
-    expected = kpi.headline(engine_con, "completejourney")
+    expected = kpi.headline(engine_con, "completejourney", page_filter(engine_con, "completejourney"))
+    assert expected["previous"]["revenue"] is not None  # the default period has a previous period to compare with
     assert [m.label for m in at.metric] == [d.label for d in kpi.KPI_DEFINITIONS.values()]
     for name, definition in kpi.KPI_DEFINITIONS.items():
         assert metric(at, definition.label) == format_kpi(expected[name], definition.unit)
@@ -108,12 +116,16 @@ def test_filters_change_the_numbers(db, engine_con):
     at = open_page("pages/overview.py")
     everything = metric(at, "Revenue")
     at.multiselect(key="kpi_departments_completejourney").set_value(["PRODUCE"]).run()
-    produce = kpi.headline(engine_con, "completejourney", kpi.KpiFilter(departments=("PRODUCE",)))
+    produce = kpi.headline(
+        engine_con, "completejourney", page_filter(engine_con, "completejourney", departments=("PRODUCE",))
+    )
     assert metric(at, "Revenue") == format_kpi(produce["revenue"], "currency") != everything
     at.selectbox(key="kpi_segment_attribute_completejourney").set_value("age_band").run()
     at.selectbox(key="kpi_segment_value_completejourney").set_value("45-54").run()
     segment = kpi.headline(
-        engine_con, "completejourney", kpi.KpiFilter(departments=("PRODUCE",), segment=("age_band", "45-54"))
+        engine_con,
+        "completejourney",
+        page_filter(engine_con, "completejourney", departments=("PRODUCE",), segment=("age_band", "45-54")),
     )
     assert metric(at, "Active customers") == format_kpi(segment["customers"], "count")
     assert not at.exception
@@ -126,7 +138,9 @@ def test_cost_ratio_edit_updates_gross_margin(db, engine_con):
         at.selectbox(key="cost_department").set_value("GROCERY")
         at.number_input(key="cost_ratio").set_value(0.5)
         next(b for b in at.get("form_submit_button") if b.label == "Save cost ratio").click().run()
-        expected = kpi.headline(engine_con, "completejourney")["gross_margin"]
+        expected = kpi.headline(engine_con, "completejourney", page_filter(engine_con, "completejourney"))[
+            "gross_margin"
+        ]
         assert metric(at, "Gross margin") == format_kpi(expected, "ratio") != before
         assert not at.exception
     finally:
@@ -168,7 +182,10 @@ def test_every_dataset_can_be_picked(db, engine_con):
         at.run()
         assert not at.exception, (name, at.exception)
         assert at.sidebar.selectbox[0].value == name
-        assert metric(at, "Baskets") == format_kpi(store.get_dataset(engine_con, name).baskets, "count")
+        expected = kpi.headline(engine_con, name, page_filter(engine_con, name))
+        assert metric(at, "Baskets") == format_kpi(expected["baskets"], "count")
+        tile = next(m for m in at.metric if m.label == "Baskets")
+        assert tile.delta == format_change(expected["change"]["baskets"], "count")  # change vs the first half
 
 
 def test_data_page_import_form_offers_the_example_mapping(db):

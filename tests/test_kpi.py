@@ -393,3 +393,13 @@ def test_completejourney_kpis_are_merchandise_only(cj_con):
     # No unit costs in the Complete Journey: cost = shelf amount x ratio, so margin = 1 - ratio / (1 - discount rate).
     assert result["unit_cost_share"] == 0
     assert result["gross_margin"] == pytest.approx(1 - DEFAULT_COST_RATIO / (1 - result["discount_rate"]), abs=1e-9)
+
+
+def test_default_period_is_the_latest_half_so_the_change_has_a_baseline(tiny):
+    info = store.get_dataset(tiny, "tiny")
+    start, end = kpi.default_period(info.first_day, info.last_day)
+    result = kpi.headline(tiny, "tiny", kpi.KpiFilter(start, end))
+    assert end == info.last_day and result["previous_start"] >= info.first_day
+    assert (end - start).days + 1 == ((info.last_day - info.first_day).days + 1) // 2
+    assert all(result["change"][name] is not None for name in kpi.KPI_NAMES)
+    assert kpi.default_period(date(2024, 1, 1), date(2024, 1, 1)) == (date(2024, 1, 1), date(2024, 1, 1))
