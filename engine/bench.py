@@ -77,7 +77,14 @@ def bench_kpi(repeat: int = 7) -> dict[str, float]:
     return figures
 
 
-BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi]
+def bench_pricing() -> dict[str, float | str]:
+    """What-if and optimizer speed (default market and 1M customers): see engine.pricing.benchmark."""
+    from engine.pricing.benchmark import bench_pricing as run
+
+    return run()
+
+
+BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi, bench_pricing]
 
 
 def run_all() -> dict[str, float]:
