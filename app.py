@@ -9,6 +9,7 @@ st.set_page_config(page_title="Bundle pricing studio", page_icon=":material/sell
 
 PAGES = [
     st.Page("pages/overview.py", title="KPI overview", icon=":material/monitoring:", default=True),
+    st.Page("pages/bundles.py", title="Bundles", icon=":material/shopping_basket:"),
 ]
 
 

@@ -1,0 +1,363 @@
+"""Bundle candidates: 2 and 3 items (4 through ``describe_bundle``), each with why it is there.
+
+For a candidate S with n(S) baskets holding all its items out of N (see ``copurchase``):
+
+- ``support`` = n(S) / N, ``together_baskets`` = n(S);
+- ``confidences[k]`` = confidence(item_k -> the rest of S) = n(S) / n(item_k). For a pair these
+  are the two directions: ``confidence_ab`` = confidence(a -> b), ``confidence_ba`` =
+  confidence(b -> a); for a triple ``confidence_ab``/``confidence_ba`` are those of its first
+  and second item;
+- ``completion_confidences[k]`` = confidence(the rest of S -> item_k) = n(S) / n(S minus item_k),
+  how often shoppers who already have the others add item k;
+- ``lift`` = support(S) / prod_k support(item_k), the ratio to independent purchases (for a
+  pair exactly confidence(a -> b) / support(b));
+- ``score`` = lift x ln(1 + n(S)): lift weighted by how many baskets show it, so a lift of 30 in
+  12 baskets does not outrank a lift of 5 in 3,000;
+- ``complementarity``: the model's coupling summed over the pairs of S (``complementarity``);
+- ``shared_customers``: customers who bought every item of S, in any baskets;
+- ``expected_incremental_margin``: from the pricing optimizer (``margin``), None without it.
+
+Ranking ``default``: expected incremental margin when the pricing engine gives one (for the
+``margin_pool`` best candidates of the fallback order), else the model's complementarity when a
+run exists, else ``score``. Margin first because it is what a merchandiser acts on;
+complementarity before co-purchase because the model separates "bought together because they
+go together" from "bought together because the same people buy both"; score last, as lift
+alone favours rare items.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from engine import store
+from engine.bundles import copurchase, margin
+from engine.bundles.complementarity import Complementarity, latest_run, load_complementarity
+from engine.bundles.copurchase import BasketItems, Segment
+from engine.errors import DataError
+
+log = logging.getLogger(__name__)
+
+RANKINGS = ("default", "margin", "complementarity", "score", "lift", "support", "confidence")
+
+
+@dataclass(frozen=True)
+class BundleQuery:
+    """What to look for. Department, category and search keep candidates with at least one
+    matching item (a cross-department bundle still shows under each of its departments)."""
+
+    level: str = "product"
+    size: int = 2
+    top: int = 20
+    min_support: float = 0.001     # share of baskets; 0.001 of the Complete Journey is 141 baskets
+    min_baskets: int = 10          # and never fewer baskets than this, however small the dataset
+    segment: Segment | None = None
+    department: str | None = None
+    category: str | None = None
+    search: str | None = None
+    rank_by: str = "default"
+    seed_pairs: int = 100          # triples extend this many strongest pairs (cost grows with it)
+    margin_pool: int = 40          # candidates priced by the optimizer for the margin ranking
+
+    def __post_init__(self) -> None:
+        copurchase.check_level(self.level)
+        if self.size not in (2, 3):
+            raise DataError(f"candidate size must be 2 or 3 (4 items through the builder); found {self.size}")
+        if self.top < 1:
+            raise DataError(f"top must be at least 1; found {self.top}")
+        if self.rank_by not in RANKINGS:
+            raise DataError(f"rank by must be one of {', '.join(RANKINGS)}; found {self.rank_by!r}")
+        copurchase.min_count(1, self.min_support, self.min_baskets)  # validates both
+
+
+@dataclass(frozen=True)
+class BundleCandidate:
+    """One candidate bundle and the evidence for it (definitions in the module docstring)."""
+
+    items: tuple[str, ...]
+    names: tuple[str, ...]
+    departments: tuple[str, ...]
+    support: float
+    together_baskets: int
+    item_support: tuple[float, ...]
+    confidence_ab: float
+    confidence_ba: float
+    confidences: tuple[float, ...]
+    completion_confidences: tuple[float, ...]
+    lift: float
+    score: float
+    complementarity: float | None
+    shared_customers: int
+    expected_incremental_margin: float | None
+
+    def to_json(self) -> dict:
+        return {
+            "items": list(self.items),
+            "names": list(self.names),
+            "support": _finite(self.support),
+            "together_baskets": self.together_baskets,
+            "confidence": [_finite(c) for c in self.confidences],
+            "confidence_ab": _finite(self.confidence_ab),
+            "confidence_ba": _finite(self.confidence_ba),
+            "completion_confidence": [_finite(c) for c in self.completion_confidences],
+            "lift": _finite(self.lift),
+            "score": _finite(self.score),
+            "complementarity": _finite(self.complementarity),
+            "shared_customers": self.shared_customers,
+            "expected_incremental_margin": _finite(self.expected_incremental_margin),
+        }
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    """Ranked candidates of one query, with what the ranking used."""
+
+    dataset: str
+    query: BundleQuery
+    baskets: int                       # N: baskets in the universe (the segment's, if any)
+    min_count: int                     # the basket count both minimum filters amount to
+    ranked_by: str                     # the ranking actually used (see the module docstring)
+    complementarity_run: str | None    # model run the complementarity comes from
+    considered: int                    # candidates passing every filter, before the top-N cut
+    candidates: tuple[BundleCandidate, ...]
+    seconds: float
+
+    def to_json(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "level": self.query.level,
+            "size": self.query.size,
+            "segment": self.query.segment.label if self.query.segment else None,
+            "baskets": self.baskets,
+            "min_count": self.min_count,
+            "ranked_by": self.ranked_by,
+            "complementarity_run": self.complementarity_run,
+            "considered": self.considered,
+            "seconds": round(self.seconds, 3),
+            "bundles": [c.to_json() for c in self.candidates],
+        }
+
+
+def find_bundles(con: duckdb.DuckDBPyConnection, dataset: str, query: BundleQuery = BundleQuery()) -> BundleResult:
+    """Rank the bundle candidates of ``dataset`` for ``query``.
+
+    Co-purchase counts are cached per dataset version, level, segment and minimum; a repeated
+    query costs the ranking only (milliseconds).
+    """
+    start = time.perf_counter()
+    encoded = copurchase.basket_items(con, dataset, query.level, query.segment)
+    threshold = copurchase.min_count(encoded.baskets, query.min_support, query.min_baskets)
+    pairs = copurchase.pair_counts(con, encoded, threshold)
+    model = load_complementarity(con, dataset, query.level)
+    table = _metrics(encoded, pairs.rename(columns={"a": "k1", "b": "k2"}), pairs, model)
+    table = table[_matches(encoded, table, query)]
+    if query.size == 3:
+        seeds = _rank(table, _fallback(query.rank_by, model, table)).head(query.seed_pairs)
+        triples = copurchase.triple_counts(con, encoded, list(zip(seeds.k1, seeds.k2, strict=True)), threshold)
+        table = _metrics(encoded, triples.rename(columns={"i": "k1", "j": "k2", "l": "k3"}), pairs, model)
+        table = table[_matches(encoded, table, query)]
+    ranked_by = _fallback(query.rank_by, model, table)
+    ranked = _rank(table, ranked_by)
+    margins: dict[tuple[str, ...], float | None] = {}
+    if query.rank_by in ("default", "margin") and _can_price(query):
+        pool = ranked.head(max(query.margin_pool, query.top))
+        margins = {items: _margin(con, dataset, encoded, items) for items in pool["items"]}
+        if any(value is not None for value in margins.values()):
+            ranked_by = "margin"
+            ranked = _rank(pool.assign(margin=[margins[items] for items in pool["items"]]), "margin")
+    top = ranked.head(query.top)
+    if _can_price(query):
+        margins.update({items: _margin(con, dataset, encoded, items) for items in top["items"] if items not in margins})
+    shared = copurchase.shared_customers(con, encoded, [_keys(row) for row in top.itertuples()])
+    pair_lookup = _pair_lookup(pairs)
+    n_item, meta = encoded.item_baskets(), _meta(encoded)
+    candidates = tuple(
+        _candidate(encoded, meta, _keys(row), _counts(n_item, _keys(row), int(row.together), pair_lookup),
+                   model, customers, margins.get(row.items))
+        for row, customers in zip(top.itertuples(), shared, strict=True)
+    )
+    seconds = time.perf_counter() - start
+    log.info("bundles %s %s: %d considered, ranked by %s in %.3f s", dataset, query, len(table), ranked_by, seconds)
+    return BundleResult(
+        dataset, query, encoded.baskets, threshold, ranked_by,
+        model.run.run_id if model else None, len(table), candidates, seconds,
+    )
+
+
+def describe_bundle(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    items: Sequence[str],
+    level: str = "product",
+    segment: Segment | None = None,
+) -> BundleCandidate:
+    """The same evidence for any bundle of 2 to 4 items (the builder), computed exactly."""
+    items = list(dict.fromkeys(items))
+    if not 2 <= len(items) <= 4:
+        raise DataError(f"a bundle has 2 to 4 distinct items; found {len(items)}")
+    encoded = copurchase.basket_items(con, dataset, level, segment)
+    key_of = dict(zip(encoded.items["item"], encoded.items["k"], strict=True))
+    unknown = [item for item in items if item not in key_of]
+    if unknown:
+        raise DataError(f"no {level} with id {unknown[0]!r} in dataset {dataset!r}")
+    keys = [int(key_of[item]) for item in items]
+    counts = copurchase.itemset_counts(con, encoded, keys)
+    model = load_complementarity(con, dataset, level)
+    shared = copurchase.shared_customers(con, encoded, [keys])[0]
+    value = _margin(con, dataset, encoded, tuple(items)) if level == "product" else None
+    return _candidate(encoded, _meta(encoded), keys, counts, model, shared, value)
+
+
+def _metrics(encoded: BasketItems, sets: pd.DataFrame, pairs: pd.DataFrame, model: Complementarity | None) -> pd.DataFrame:
+    """Add the ranking metrics to item sets given as key columns k1, k2[, k3] and ``together``."""
+    columns = [c for c in ("k1", "k2", "k3") if c in sets.columns]
+    n_item = encoded.item_baskets().astype(float)                             # (I + 1,)
+    n = float(encoded.baskets)
+    together = sets["together"].to_numpy(dtype=float)                         # (C,)
+    item_counts = np.stack([n_item[sets[c].to_numpy()] for c in columns], 1)  # (C, s)
+    ids = encoded.items["item"].to_numpy()
+    out = sets.assign(
+        support=together / n,
+        lift=together * n ** (len(columns) - 1) / item_counts.prod(axis=1),
+        confidence=(together[:, None] / item_counts).max(axis=1),
+    )
+    out["score"] = out["lift"] * np.log1p(together)
+    out["items"] = [tuple(row) for row in np.stack([ids[sets[c].to_numpy() - 1] for c in columns], 1)] if len(sets) else []
+    out["complementarity"] = [
+        _nan_if_none(model.of_bundle(items)) if model else np.nan for items in out["items"]
+    ]
+    return out
+
+
+def _matches(encoded: BasketItems, table: pd.DataFrame, query: BundleQuery) -> np.ndarray:
+    """(C,) True where at least one item passes each of the department, category and search filters."""
+    items = encoded.items
+    keep = np.ones(len(table), dtype=bool)
+    tests = []
+    if query.department:
+        tests.append(items["department"].to_numpy() == query.department)
+    if query.category:
+        tests.append(items["category"].to_numpy() == query.category)
+    if query.search and query.search.strip():
+        needle = query.search.strip().lower()
+        tests.append((items["name"].str.lower().str.contains(needle, regex=False)
+                      | items["item"].str.lower().str.contains(needle, regex=False)).to_numpy())
+    columns = [c for c in ("k1", "k2", "k3") if c in table.columns]
+    for by_item in tests:
+        by_key = np.concatenate([[False], by_item])                           # (I + 1,)
+        keep &= np.any(np.stack([by_key[table[c].to_numpy()] for c in columns], 1), axis=1)
+    return keep
+
+
+def _fallback(rank_by: str, model: Complementarity | None, table: pd.DataFrame) -> str:
+    """The ranking to use before margins are known."""
+    if rank_by in ("default", "margin"):
+        has_model = model is not None and bool(np.isfinite(table["complementarity"]).any())
+        return "complementarity" if has_model else "score"
+    return rank_by
+
+
+def _rank(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Best first; missing values last; ties broken by score, then by item ids (deterministic)."""
+    column = {"margin": "margin", "complementarity": "complementarity"}.get(by, by)
+    primary = pd.to_numeric(table[column], errors="coerce").astype(float)
+    ordered = table.assign(_missing=primary.isna(), _primary=primary.fillna(0.0), _ids=table["items"].map(str))
+    ordered = ordered.sort_values(["_missing", "_primary", "score", "_ids"], ascending=[True, False, False, True])
+    return ordered.drop(columns=["_missing", "_primary", "_ids"])
+
+
+def _can_price(query: BundleQuery) -> bool:
+    return margin.pricing_available() and query.level == "product"
+
+
+_MARGINS = copurchase.LruCache(4096)
+
+
+def _margin(con, dataset: str, encoded: BasketItems, items: tuple[str, ...]) -> float | None:
+    if not margin.pricing_available():
+        return None
+    key = (dataset, encoded.version, items)
+    return _MARGINS.get_or_compute(key, lambda: margin._incremental_margin(con, dataset, items))
+
+
+def _keys(row) -> list[int]:
+    return [int(getattr(row, c)) for c in ("k1", "k2", "k3") if hasattr(row, c) and not pd.isna(getattr(row, c))]
+
+
+def _pair_lookup(pairs: pd.DataFrame) -> dict[frozenset[int], int]:
+    return {frozenset((a, b)): int(t) for a, b, t in zip(pairs["a"], pairs["b"], pairs["together"], strict=True)}
+
+
+def _counts(n_item: np.ndarray, keys: list[int], together: int, pairs: dict) -> dict[frozenset[int], int]:
+    """n(T) for the subsets of a candidate that its evidence needs (single items, sub-pairs, itself)."""
+    counts = {frozenset([k]): int(n_item[k]) for k in keys}
+    if len(keys) == 3:
+        counts.update({frozenset(p): pairs[frozenset(p)] for p in ((keys[0], keys[1]), (keys[0], keys[2]), (keys[1], keys[2]))})
+    counts[frozenset(keys)] = together
+    return counts
+
+
+def _meta(encoded: BasketItems) -> dict[str, np.ndarray]:
+    """(I + 1,) item id, name and department by key."""
+    return {name: encoded.column(name) for name in ("item", "name", "department")}
+
+
+def _candidate(
+    encoded: BasketItems,
+    meta: dict[str, np.ndarray],
+    keys: list[int],
+    counts: dict[frozenset[int], int],
+    model: Complementarity | None,
+    shared: int,
+    expected_margin: float | None,
+) -> BundleCandidate:
+    items = tuple(str(meta["item"][k]) for k in keys)
+    n = encoded.baskets
+    together = counts[frozenset(keys)]
+    singles = [counts[frozenset([k])] for k in keys]
+    rest = [counts[frozenset(keys) - {k}] for k in keys]
+    confidences = tuple(_ratio(together, s) for s in singles)
+    lift = _ratio(together * float(n) ** (len(keys) - 1), float(np.prod(np.array(singles, dtype=float))))
+    return BundleCandidate(
+        items=items,
+        names=tuple(str(meta["name"][k]) for k in keys),
+        departments=tuple(str(meta["department"][k]) for k in keys),
+        support=_ratio(together, n),
+        together_baskets=together,
+        item_support=tuple(_ratio(s, n) for s in singles),
+        confidence_ab=confidences[0],
+        confidence_ba=confidences[1],
+        confidences=confidences,
+        completion_confidences=tuple(_ratio(together, r) for r in rest),
+        lift=lift,
+        score=lift * math.log1p(together),
+        complementarity=model.of_bundle(items) if model else None,
+        shared_customers=int(shared),
+        expected_incremental_margin=expected_margin,
+    )
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else math.nan
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def dataset_token(con: duckdb.DuckDBPyConnection, dataset: str) -> str:
+    """Changes whenever a query's answer can: the dataset version plus the model run in use."""
+    version = store.get_dataset(con, dataset).version
+    runs = [latest_run(con, dataset, level) for level in copurchase.LEVELS]
+    return version + "|" + "|".join(f"{r.run_id}@{r.created_at}" if r else "-" for r in runs)
