@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from engine import bundles
-from engine.bundles import BundleQuery, BundleResult, Segment
+from engine.bundles import BundleQuery, BundleResult
 from pages._common import current_dataset, get_connection, run_or_error
 
 BUNDLE_ITEMS_KEY = "bundle_items"   # read by the Pricing page (survives the page switch)
@@ -52,10 +52,13 @@ def filters(dataset: str) -> BundleQuery:
                                     key="bx_support")
     min_baskets = middle.number_input("Minimum baskets together", 1, 1_000_000, 10, key="bx_min_baskets")
     search = right.text_input("Search by name", key="bx_search")
+    across = left.checkbox("Only bundles across categories", key="bx_across",
+                           help="Leave out multi-buys of one category (two flavours of one drink, say).")
     return BundleQuery(
         level=level, size=size, min_support=support_pct / 100.0, min_baskets=int(min_baskets),
         segment=segment, department=None if department == ALL else department,
-        category=None if category == ALL else category, search=search or None, rank_by=rank_by, top=25,
+        category=None if category == ALL else category, search=search or None, across_categories=across,
+        rank_by=rank_by, top=25,
     )
 
 
@@ -100,8 +103,11 @@ def heatmap_section(token: str, result: BundleResult) -> None:
     metrics = ["complementarity", "lift"] if result.complementarity_run else ["lift"]
     metric = st.radio("Heatmap of", metrics, horizontal=True, key="bx_heatmap_metric")
     matrix = matrix_cached(token, result, metric)
-    fig = px.imshow(matrix.frame(), text_auto=".1f", aspect="auto", color_continuous_scale="RdBu_r",
-                    color_continuous_midpoint=1.0 if metric == "lift" else 0.0)
+    if metric == "lift":  # ratio to independence: 1 is neutral, large values are common in sparse data
+        fig = px.imshow(matrix.frame(), text_auto=".1f", aspect="auto", color_continuous_scale="Reds")
+    else:  # utility units: > 0 complements, < 0 substitutes
+        fig = px.imshow(matrix.frame(), text_auto=".2f", aspect="auto", color_continuous_scale="RdBu_r",
+                        color_continuous_midpoint=0.0)
     fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"{metric} of the strongest pairs")
     st.plotly_chart(fig, width="stretch")
 

@@ -1,21 +1,7 @@
-"""Bundle candidates: 2 and 3 items (4 through ``describe_bundle``), each with why it is there.
+"""Bundle candidates: 2 and 3 items (4 through ``describe_bundle``), ranked, with their evidence.
 
-For a candidate S with n(S) baskets holding all its items out of N (see ``copurchase``):
-
-- ``support`` = n(S) / N, ``together_baskets`` = n(S);
-- ``confidences[k]`` = confidence(item_k -> the rest of S) = n(S) / n(item_k). For a pair these
-  are the two directions: ``confidence_ab`` = confidence(a -> b), ``confidence_ba`` =
-  confidence(b -> a); for a triple ``confidence_ab``/``confidence_ba`` are those of its first
-  and second item;
-- ``completion_confidences[k]`` = confidence(the rest of S -> item_k) = n(S) / n(S minus item_k),
-  how often shoppers who already have the others add item k;
-- ``lift`` = support(S) / prod_k support(item_k), the ratio to independent purchases (for a
-  pair exactly confidence(a -> b) / support(b));
-- ``score`` = lift x ln(1 + n(S)): lift weighted by how many baskets show it, so a lift of 30 in
-  12 baskets does not outrank a lift of 5 in 3,000;
-- ``complementarity``: the model's coupling summed over the pairs of S (``complementarity``);
-- ``shared_customers``: customers who bought every item of S, in any baskets;
-- ``expected_incremental_margin``: from the pricing optimizer (``margin``), None without it.
+The evidence of each candidate (support, confidences, lift, score, complementarity, shared
+customers, incremental margin) is defined in ``engine.bundles.evidence``.
 
 Ranking ``default``: expected incremental margin when the pricing engine gives one (for the
 ``margin_pool`` best candidates of the fallback order), else the model's complementarity when a
@@ -38,9 +24,11 @@ import numpy as np
 import pandas as pd
 
 from engine import store
-from engine.bundles import copurchase, margin
+from engine.bundles import complementarity, copurchase, margin
+from engine.bundles.cache import LruCache
 from engine.bundles.complementarity import Complementarity, latest_run, load_complementarity
 from engine.bundles.copurchase import BasketItems, Segment
+from engine.bundles.evidence import BundleCandidate, build_candidate, item_columns, subset_counts
 from engine.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -62,6 +50,7 @@ class BundleQuery:
     department: str | None = None
     category: str | None = None
     search: str | None = None
+    across_categories: bool = False  # only bundles whose items are all in different categories
     rank_by: str = "default"
     seed_pairs: int = 100          # triples extend this many strongest pairs (cost grows with it)
     margin_pool: int = 40          # candidates priced by the optimizer for the margin ranking
@@ -75,44 +64,6 @@ class BundleQuery:
         if self.rank_by not in RANKINGS:
             raise DataError(f"rank by must be one of {', '.join(RANKINGS)}; found {self.rank_by!r}")
         copurchase.min_count(1, self.min_support, self.min_baskets)  # validates both
-
-
-@dataclass(frozen=True)
-class BundleCandidate:
-    """One candidate bundle and the evidence for it (definitions in the module docstring)."""
-
-    items: tuple[str, ...]
-    names: tuple[str, ...]
-    departments: tuple[str, ...]
-    support: float
-    together_baskets: int
-    item_support: tuple[float, ...]
-    confidence_ab: float
-    confidence_ba: float
-    confidences: tuple[float, ...]
-    completion_confidences: tuple[float, ...]
-    lift: float
-    score: float
-    complementarity: float | None
-    shared_customers: int
-    expected_incremental_margin: float | None
-
-    def to_json(self) -> dict:
-        return {
-            "items": list(self.items),
-            "names": list(self.names),
-            "support": _finite(self.support),
-            "together_baskets": self.together_baskets,
-            "confidence": [_finite(c) for c in self.confidences],
-            "confidence_ab": _finite(self.confidence_ab),
-            "confidence_ba": _finite(self.confidence_ba),
-            "completion_confidence": [_finite(c) for c in self.completion_confidences],
-            "lift": _finite(self.lift),
-            "score": _finite(self.score),
-            "complementarity": _finite(self.complementarity),
-            "shared_customers": self.shared_customers,
-            "expected_incremental_margin": _finite(self.expected_incremental_margin),
-        }
 
 
 @dataclass(frozen=True)
@@ -156,33 +107,25 @@ def find_bundles(con: duckdb.DuckDBPyConnection, dataset: str, query: BundleQuer
     threshold = copurchase.min_count(encoded.baskets, query.min_support, query.min_baskets)
     pairs = copurchase.pair_counts(con, encoded, threshold)
     model = load_complementarity(con, dataset, query.level)
-    table = _metrics(encoded, pairs.rename(columns={"a": "k1", "b": "k2"}), pairs, model)
-    table = table[_matches(encoded, table, query)]
+    table = _filtered(encoded, pairs.rename(columns={"a": "k1", "b": "k2"}), model, query)
     if query.size == 3:
         seeds = _rank(table, _fallback(query.rank_by, model, table)).head(query.seed_pairs)
         triples = copurchase.triple_counts(con, encoded, list(zip(seeds.k1, seeds.k2, strict=True)), threshold)
-        table = _metrics(encoded, triples.rename(columns={"i": "k1", "j": "k2", "l": "k3"}), pairs, model)
-        table = table[_matches(encoded, table, query)]
+        table = _filtered(encoded, triples.rename(columns={"i": "k1", "j": "k2", "l": "k3"}), model, query)
     ranked_by = _fallback(query.rank_by, model, table)
     ranked = _rank(table, ranked_by)
     margins: dict[tuple[str, ...], float | None] = {}
-    if query.rank_by in ("default", "margin") and _can_price(query):
-        pool = ranked.head(max(query.margin_pool, query.top))
-        margins = {items: _margin(con, dataset, encoded, items) for items in pool["items"]}
-        if any(value is not None for value in margins.values()):
-            ranked_by = "margin"
-            ranked = _rank(pool.assign(margin=[margins[items] for items in pool["items"]]), "margin")
-    top = ranked.head(query.top)
     if _can_price(query):
-        margins.update({items: _margin(con, dataset, encoded, items) for items in top["items"] if items not in margins})
-    shared = copurchase.shared_customers(con, encoded, [_keys(row) for row in top.itertuples()])
-    pair_lookup = _pair_lookup(pairs)
-    n_item, meta = encoded.item_baskets(), _meta(encoded)
-    candidates = tuple(
-        _candidate(encoded, meta, _keys(row), _counts(n_item, _keys(row), int(row.together), pair_lookup),
-                   model, customers, margins.get(row.items))
-        for row, customers in zip(top.itertuples(), shared, strict=True)
-    )
+        if query.rank_by in ("default", "margin"):
+            pool = ranked.head(max(query.margin_pool, query.top))
+            margins = {items: _margin(con, dataset, encoded, items) for items in pool["items"]}
+            if any(value is not None for value in margins.values()):
+                ranked_by = "margin"
+                ranked = _rank(pool.assign(margin=[margins[items] for items in pool["items"]]), "margin")
+        for items in ranked["items"].head(query.top):
+            if items not in margins:
+                margins[items] = _margin(con, dataset, encoded, items)
+    candidates = _evidence(con, encoded, ranked.head(query.top), pairs, model, margins)
     seconds = time.perf_counter() - start
     log.info("bundles %s %s: %d considered, ranked by %s in %.3f s", dataset, query, len(table), ranked_by, seconds)
     return BundleResult(
@@ -212,10 +155,36 @@ def describe_bundle(
     model = load_complementarity(con, dataset, level)
     shared = copurchase.shared_customers(con, encoded, [keys])[0]
     value = _margin(con, dataset, encoded, tuple(items)) if level == "product" else None
-    return _candidate(encoded, _meta(encoded), keys, counts, model, shared, value)
+    return build_candidate(encoded, item_columns(encoded), keys, counts, model, shared, value)
 
 
-def _metrics(encoded: BasketItems, sets: pd.DataFrame, pairs: pd.DataFrame, model: Complementarity | None) -> pd.DataFrame:
+def _evidence(
+    con: duckdb.DuckDBPyConnection,
+    encoded: BasketItems,
+    top: pd.DataFrame,
+    pairs: pd.DataFrame,
+    model: Complementarity | None,
+    margins: dict[tuple[str, ...], float | None],
+) -> tuple[BundleCandidate, ...]:
+    """The full evidence of the few candidates shown."""
+    keys = [[int(getattr(row, c)) for c in ("k1", "k2", "k3") if hasattr(row, c)] for row in top.itertuples()]
+    shared = copurchase.shared_customers(con, encoded, keys)
+    pair_lookup = {frozenset((a, b)): int(t) for a, b, t in zip(pairs["a"], pairs["b"], pairs["together"], strict=True)}
+    n_item, meta = encoded.item_baskets(), item_columns(encoded)
+    return tuple(
+        build_candidate(encoded, meta, k, subset_counts(n_item, k, int(together), pair_lookup), model, customers,
+                        margins.get(items))
+        for k, together, items, customers in zip(keys, top["together"], top["items"], shared, strict=True)
+    )
+
+
+def _filtered(encoded: BasketItems, sets: pd.DataFrame, model: Complementarity | None, query: BundleQuery):
+    """The item sets with their ranking metrics, restricted to those passing the query's filters."""
+    table = _metrics(encoded, sets, model)
+    return table[_matches(encoded, table, query)]
+
+
+def _metrics(encoded: BasketItems, sets: pd.DataFrame, model: Complementarity | None) -> pd.DataFrame:
     """Add the ranking metrics to item sets given as key columns k1, k2[, k3] and ``together``."""
     columns = [c for c in ("k1", "k2", "k3") if c in sets.columns]
     n_item = encoded.item_baskets().astype(float)                             # (I + 1,)
@@ -229,7 +198,8 @@ def _metrics(encoded: BasketItems, sets: pd.DataFrame, pairs: pd.DataFrame, mode
         confidence=(together[:, None] / item_counts).max(axis=1),
     )
     out["score"] = out["lift"] * np.log1p(together)
-    out["items"] = [tuple(row) for row in np.stack([ids[sets[c].to_numpy() - 1] for c in columns], 1)] if len(sets) else []
+    id_columns = np.stack([ids[sets[c].to_numpy() - 1] for c in columns], 1)   # (C, s)
+    out["items"] = [tuple(row) for row in id_columns] if len(sets) else []
     out["complementarity"] = [
         _nan_if_none(model.of_bundle(items)) if model else np.nan for items in out["items"]
     ]
@@ -237,7 +207,8 @@ def _metrics(encoded: BasketItems, sets: pd.DataFrame, pairs: pd.DataFrame, mode
 
 
 def _matches(encoded: BasketItems, table: pd.DataFrame, query: BundleQuery) -> np.ndarray:
-    """(C,) True where at least one item passes each of the department, category and search filters."""
+    """(C,) True where at least one item passes each of the department, category and search filters
+    (and, with ``across_categories``, no two items share a category)."""
     items = encoded.items
     keep = np.ones(len(table), dtype=bool)
     tests = []
@@ -253,6 +224,11 @@ def _matches(encoded: BasketItems, table: pd.DataFrame, query: BundleQuery) -> n
     for by_item in tests:
         by_key = np.concatenate([[False], by_item])                           # (I + 1,)
         keep &= np.any(np.stack([by_key[table[c].to_numpy()] for c in columns], 1), axis=1)
+    if query.across_categories and len(table):
+        category = encoded.column("category")                                 # (I + 1,)
+        cats = [category[table[c].to_numpy()] for c in columns]               # s x (C,)
+        for x, y in ((0, 1), (0, 2), (1, 2))[: 1 if len(columns) == 2 else 3]:
+            keep &= cats[x] != cats[y]
     return keep
 
 
@@ -277,7 +253,7 @@ def _can_price(query: BundleQuery) -> bool:
     return margin.pricing_available() and query.level == "product"
 
 
-_MARGINS = copurchase.LruCache(4096)
+_MARGINS = LruCache(4096)
 
 
 def _margin(con, dataset: str, encoded: BasketItems, items: tuple[str, ...]) -> float | None:
@@ -287,73 +263,8 @@ def _margin(con, dataset: str, encoded: BasketItems, items: tuple[str, ...]) -> 
     return _MARGINS.get_or_compute(key, lambda: margin._incremental_margin(con, dataset, items))
 
 
-def _keys(row) -> list[int]:
-    return [int(getattr(row, c)) for c in ("k1", "k2", "k3") if hasattr(row, c) and not pd.isna(getattr(row, c))]
-
-
-def _pair_lookup(pairs: pd.DataFrame) -> dict[frozenset[int], int]:
-    return {frozenset((a, b)): int(t) for a, b, t in zip(pairs["a"], pairs["b"], pairs["together"], strict=True)}
-
-
-def _counts(n_item: np.ndarray, keys: list[int], together: int, pairs: dict) -> dict[frozenset[int], int]:
-    """n(T) for the subsets of a candidate that its evidence needs (single items, sub-pairs, itself)."""
-    counts = {frozenset([k]): int(n_item[k]) for k in keys}
-    if len(keys) == 3:
-        counts.update({frozenset(p): pairs[frozenset(p)] for p in ((keys[0], keys[1]), (keys[0], keys[2]), (keys[1], keys[2]))})
-    counts[frozenset(keys)] = together
-    return counts
-
-
-def _meta(encoded: BasketItems) -> dict[str, np.ndarray]:
-    """(I + 1,) item id, name and department by key."""
-    return {name: encoded.column(name) for name in ("item", "name", "department")}
-
-
-def _candidate(
-    encoded: BasketItems,
-    meta: dict[str, np.ndarray],
-    keys: list[int],
-    counts: dict[frozenset[int], int],
-    model: Complementarity | None,
-    shared: int,
-    expected_margin: float | None,
-) -> BundleCandidate:
-    items = tuple(str(meta["item"][k]) for k in keys)
-    n = encoded.baskets
-    together = counts[frozenset(keys)]
-    singles = [counts[frozenset([k])] for k in keys]
-    rest = [counts[frozenset(keys) - {k}] for k in keys]
-    confidences = tuple(_ratio(together, s) for s in singles)
-    lift = _ratio(together * float(n) ** (len(keys) - 1), float(np.prod(np.array(singles, dtype=float))))
-    return BundleCandidate(
-        items=items,
-        names=tuple(str(meta["name"][k]) for k in keys),
-        departments=tuple(str(meta["department"][k]) for k in keys),
-        support=_ratio(together, n),
-        together_baskets=together,
-        item_support=tuple(_ratio(s, n) for s in singles),
-        confidence_ab=confidences[0],
-        confidence_ba=confidences[1],
-        confidences=confidences,
-        completion_confidences=tuple(_ratio(together, r) for r in rest),
-        lift=lift,
-        score=lift * math.log1p(together),
-        complementarity=model.of_bundle(items) if model else None,
-        shared_customers=int(shared),
-        expected_incremental_margin=expected_margin,
-    )
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else math.nan
-
-
 def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else value
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def dataset_token(con: duckdb.DuckDBPyConnection, dataset: str) -> str:
@@ -361,3 +272,10 @@ def dataset_token(con: duckdb.DuckDBPyConnection, dataset: str) -> str:
     version = store.get_dataset(con, dataset).version
     runs = [latest_run(con, dataset, level) for level in copurchase.LEVELS]
     return version + "|" + "|".join(f"{r.run_id}@{r.created_at}" if r else "-" for r in runs)
+
+
+def clear_caches() -> None:
+    """Forget every cached encoding, count, model run and margin (benchmarks, tests, memory)."""
+    copurchase.clear_caches()
+    complementarity.clear_cache()
+    _MARGINS.clear()

@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -36,12 +33,12 @@ import pandas as pd
 import pyarrow as pa
 
 from engine import store
+from engine.bundles.cache import LruCache
 from engine.errors import DataError
 
 log = logging.getLogger(__name__)
 
 LEVELS = ("product", "category")
-T = TypeVar("T")
 
 # One row per item, ordered by item id: item key k is the row number (1-based).
 ITEM_META = """
@@ -199,32 +196,6 @@ class BasketItems:
             return cur.execute(sql, params or {}).df()
 
 
-class LruCache:
-    """A small thread-safe least-recently-used cache (Streamlit serves sessions from threads)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._values: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]  # type: ignore[return-value]
-        value = compute()
-        with self._lock:
-            self._values[key] = value
-            self._values.move_to_end(key)
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
-
 _BASKET_ITEMS = LruCache(4)    # ~17 MB each on the full Complete Journey at product level
 _COUNTS = LruCache(32)
 
@@ -283,7 +254,9 @@ def pair_counts(con: duckdb.DuckDBPyConnection, encoded: BasketItems, min_count:
     return _COUNTS.get_or_compute(key, lambda: encoded.query(con, PAIR_COUNTS, {"min_count": min_count}))
 
 
-def triple_counts(con: duckdb.DuckDBPyConnection, encoded: BasketItems, seeds: Sequence[tuple[int, int]], min_count: int) -> pd.DataFrame:
+def triple_counts(
+    con: duckdb.DuckDBPyConnection, encoded: BasketItems, seeds: Sequence[tuple[int, int]], min_count: int
+) -> pd.DataFrame:
     """Triples (i < j < l by key) extending ``seeds`` in at least ``min_count`` baskets."""
     seeds = tuple(sorted((min(a, c), max(a, c)) for a, c in seeds))
     if not seeds:
@@ -293,7 +266,9 @@ def triple_counts(con: duckdb.DuckDBPyConnection, encoded: BasketItems, seeds: S
     return _COUNTS.get_or_compute(key, lambda: encoded.query(con, TRIPLE_COUNTS, params))
 
 
-def itemset_counts(con: duckdb.DuckDBPyConnection, encoded: BasketItems, keys: Sequence[int]) -> dict[frozenset[int], int]:
+def itemset_counts(
+    con: duckdb.DuckDBPyConnection, encoded: BasketItems, keys: Sequence[int]
+) -> dict[frozenset[int], int]:
     """n(T) for every non-empty subset T of ``keys`` (at most 4 items: 15 subsets)."""
     keys = list(dict.fromkeys(int(k) for k in keys))
     masks = encoded.query(con, ITEMSET_MASKS, {"keys": keys})
@@ -305,7 +280,9 @@ def itemset_counts(con: duckdb.DuckDBPyConnection, encoded: BasketItems, keys: S
     return counts
 
 
-def shared_customers(con: duckdb.DuckDBPyConnection, encoded: BasketItems, itemsets: Sequence[Sequence[int]]) -> list[int]:
+def shared_customers(
+    con: duckdb.DuckDBPyConnection, encoded: BasketItems, itemsets: Sequence[Sequence[int]]
+) -> list[int]:
     """For each item set, the number of customers who bought all of its items (in any baskets)."""
     if not itemsets:
         return []

@@ -92,7 +92,9 @@ def pair_matrix(
         keys = meta["k"].astype(int).tolist()
         together = copurchase.pair_counts_among(con, encoded, keys)
         n_item = encoded.item_baskets()
-        by_pair = {frozenset((a, b)): t for a, b, t in zip(together["a"], together["b"], together["together"], strict=True)}
+        by_pair = {
+            frozenset((a, b)): t for a, b, t in zip(together["a"], together["b"], together["together"], strict=True)
+        }
         values = [
             [
                 math.nan if a == b or frozenset((a, b)) not in by_pair
@@ -137,7 +139,9 @@ def short(name: str, length: int = LABEL_LENGTH) -> str:
 
 def _unique_labels(names: list[str], items: list[str]) -> tuple[str, ...]:
     labels = [short(n) for n in names]
-    return tuple(f"{label} ({item})" if labels.count(label) > 1 else label for label, item in zip(labels, items, strict=True))
+    return tuple(
+        f"{label} ({item})" if labels.count(label) > 1 else label for label, item in zip(labels, items, strict=True)
+    )
 
 
 def _nan(value: float | None) -> float:

@@ -43,7 +43,12 @@ def bundles(
     ] = None,
     department: Annotated[str | None, typer.Option("--department", help="Keep bundles with an item here.")] = None,
     category: Annotated[str | None, typer.Option("--category", help="Keep bundles with an item here.")] = None,
-    search: Annotated[str | None, typer.Option("--search", help="Keep bundles with an item whose name has this.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Keep bundles with an item whose name has this.")
+    ] = None,
+    across_categories: Annotated[
+        bool, typer.Option("--across-categories", help="Only bundles whose items are in different categories.")
+    ] = False,
     rank_by: Annotated[RankBy, typer.Option("--rank-by", help="Ranking (default: margin, else model, else score).")] = (
         RankBy.default
     ),
@@ -63,6 +68,7 @@ def bundles(
         department=department,
         category=category,
         search=search,
+        across_categories=across_categories,
         rank_by=rank_by.value,
     )
     result = find_bundles(open_store(db), dataset, query)
