@@ -92,9 +92,9 @@ def candidates_section(result: BundleResult) -> None:
             "support": st.column_config.NumberColumn("support", format="percent"),
         },
     )
-    labels = bundles.candidate_labels(result)
-    chosen = st.selectbox("Candidate", range(len(labels)), format_func=labels.__getitem__, key="bx_choice")
-    price_button(result.candidates[chosen].items, result.query.level, key="bx_price_candidate")
+    labels = bundles.candidate_labels(result)  # as options (not indices), so a new list shows new labels
+    chosen = st.selectbox("Candidate", labels, key="bx_choice")
+    price_button(result.candidates[labels.index(chosen)].items, result.query.level, key="bx_price_candidate")
 
 
 def heatmap_section(token: str, result: BundleResult) -> None:

@@ -68,7 +68,8 @@ def test_filters_change_the_candidates(app):
 
 
 def test_choosing_a_candidate_stores_it_for_pricing(app, tmp_path):
-    app.selectbox(key="bx_choice").set_value(2).run()
+    choice = app.selectbox(key="bx_choice")
+    choice.set_value(choice.options[2]).run()
     app.button(key="bx_price_candidate").click().run()
     assert not app.exception
     con = store.connect(tmp_path / "studio.duckdb")  # same configuration as the app: shares its database
@@ -85,3 +86,62 @@ def test_builder_describes_and_prices_four_items(app):
     assert "Lift" in labels and "Shared customers" in labels
     app.button(key="bx_price_builder").click().run()
     assert app.session_state["bundle_items"] == ["P0024", "P0032", "P0047", "P0011"]
+
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
+def test_bundles_page_in_a_real_browser(tmp_path):
+    """Served headless, reached through the navigation: table, heatmap and no exception."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    db = tmp_path / "studio.duckdb"
+    con = store.connect(db)
+    synthetic.ingest_sample(con, "sample")
+    expected = find_bundles(con, "sample", BundleQuery(top=25)).candidates[0].names
+    con.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        env={**os.environ, "STUDIO_DB": str(db)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.goto(f"http://127.0.0.1:{port}/")
+            # Until app.py has run once, Streamlit shows its own pages/ discovery: wait for the router's page.
+            page.get_by_role("heading", name="KPI overview").wait_for(timeout=60_000)
+            page.get_by_role("link", name="Bundles").click()
+            page.get_by_role("heading", name="Bundles").wait_for(timeout=60_000)
+            page.get_by_text("candidates pass the filters").wait_for(timeout=60_000)
+            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+            page.wait_for_selector("[role=gridcell]", state="attached", timeout=60_000)  # the grid's ARIA mirror
+            cells = [cell.text_content() for cell in page.locator("[role=gridcell]").all()]
+            assert " + ".join(expected) in cells
+            assert page.locator('[data-testid="stPlotlyChart"]').count() == 1
+            assert page.locator('[data-testid="stException"]').count() == 0
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
