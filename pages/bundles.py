@@ -58,7 +58,7 @@ def filters(dataset: str) -> BundleQuery:
         level=level, size=size, min_support=support_pct / 100.0, min_baskets=int(min_baskets),
         segment=segment, department=None if department == ALL else department,
         category=None if category == ALL else category, search=search or None, across_categories=across,
-        rank_by=rank_by, top=25,
+        rank_by=rank_by, top=20,
     )
 
 

@@ -41,7 +41,7 @@ def test_page_renders_candidates_and_heatmap(app):
     assert [t.value for t in app.title] == ["Bundles"]
     assert "model run 'truth'" in app.caption[0].value
     frame = table(app)
-    assert len(frame) == 25 and frame["complementarity"].is_monotonic_decreasing
+    assert len(frame) == 20 and frame["complementarity"].is_monotonic_decreasing
     charts = app.get("plotly_chart")
     assert len(charts) == 1
     figure = charts[0].proto.spec
@@ -73,7 +73,7 @@ def test_choosing_a_candidate_stores_it_for_pricing(app, tmp_path):
     app.button(key="bx_price_candidate").click().run()
     assert not app.exception
     con = store.connect(tmp_path / "studio.duckdb")  # same configuration as the app: shares its database
-    expected = find_bundles(con, "sample", BundleQuery(top=25)).candidates[2].items
+    expected = find_bundles(con, "sample", BundleQuery(top=20)).candidates[2].items
     con.close()
     assert app.session_state["bundle_items"] == list(expected)
     assert app.session_state["bundle_level"] == "product"
@@ -107,7 +107,7 @@ def test_bundles_page_in_a_real_browser(tmp_path):
     db = tmp_path / "studio.duckdb"
     con = store.connect(db)
     synthetic.ingest_sample(con, "sample")
-    expected = find_bundles(con, "sample", BundleQuery(top=25)).candidates[0].names
+    expected = find_bundles(con, "sample", BundleQuery(top=20)).candidates[0].names
     con.close()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -213,3 +213,14 @@ def test_across_categories_leaves_out_multi_buys_of_one_category(sample_con):
         expected = [c.items for c in everything if len({products[i] for i in c.items}) == size]
         assert 0 < len(expected) < len(everything)
         assert [c.items for c in across] == expected
+
+
+def test_equal_margins_keep_the_model_order(con, monkeypatch):
+    """When no discount pays, the optimizer's margin is 0 for every bundle: complementarity decides."""
+    synthetic.ingest_sample(con, "sample")
+    monkeypatch.setattr(margin, "optimize_price", lambda con_, dataset, items: SimpleNamespace(incremental_margin=0.0))
+    by_margin = find_bundles(con, "sample", BundleQuery(top=15))
+    by_model = find_bundles(con, "sample", BundleQuery(rank_by="complementarity", top=15))
+    assert by_margin.ranked_by == "margin"
+    assert all(c.expected_incremental_margin == 0.0 for c in by_margin.candidates)
+    assert [c.items for c in by_margin.candidates] == [c.items for c in by_model.candidates]
