@@ -169,11 +169,13 @@ def build_tiny(con, baskets: list[tuple[int, frozenset[int]]], segment_of: dict[
         cur.register("tiny_attributes", attributes)
         cur.execute("CREATE TEMP TABLE stage_products AS SELECT *, NULL::VARCHAR AS brand, NULL::DOUBLE AS unit_cost"
                     " FROM tiny_products")
-        cur.execute("CREATE TEMP TABLE stage_lines AS SELECT basket_id, customer_id, TIMESTAMP '2024-01-07 10:00' AS ts,"
-                    " 1 AS week, 'S1' AS store_id, product_id, 1.0 AS quantity, 2.0 AS paid, 2.0 AS list_amount,"
+        cur.execute("CREATE TEMP TABLE stage_lines AS SELECT basket_id, customer_id,"
+                    " TIMESTAMP '2024-01-07 10:00' AS ts, 1 AS week, 'S1' AS store_id, product_id,"
+                    " 1.0 AS quantity, 2.0 AS paid, 2.0 AS list_amount,"
                     " 0.0 AS retail_discount, 0.0 AS coupon_discount FROM tiny_lines")
         cur.execute("CREATE TEMP TABLE stage_customer_attributes AS SELECT * FROM tiny_attributes")
-        cur.execute("CREATE TEMP TABLE stage_promotions (product_id VARCHAR, week INTEGER, display BOOLEAN, mailer BOOLEAN)")
+        cur.execute("CREATE TEMP TABLE stage_promotions"
+                    " (product_id VARCHAR, week INTEGER, display BOOLEAN, mailer BOOLEAN)")
         report = finish_dataset(cur)
         for table in ("stage_products", "stage_lines", "stage_customer_attributes", "stage_promotions"):
             cur.execute("DROP TABLE " + table)

@@ -83,9 +83,10 @@ def insert_run(con, dataset: str, run_id: str, level: str, created_at: str, item
         cur.execute("INSERT INTO model_runs VALUES ($run, 'trained', $level, $at::TIMESTAMP, 'cpu', 1.0, '{}', '{}')",
                     {"run": run_id, "level": level, "at": created_at})
         cur.register("run_items", frame)
-        cur.execute("INSERT INTO model_items SELECT $run, item_id, item_id, 'D', 'C', 0.0, alpha::FLOAT[], rho::FLOAT[],"
-                    " 0.0, 1.0, 0.5 FROM run_items", {"run": run_id})
-        cur.execute("INSERT INTO model_pairs VALUES ($run, $a, $b, 0.75)", {"run": run_id, "a": items[1], "b": items[0]})
+        cur.execute("INSERT INTO model_items SELECT $run, item_id, item_id, 'D', 'C', 0.0,"
+                    " alpha::FLOAT[], rho::FLOAT[], 0.0, 1.0, 0.5 FROM run_items", {"run": run_id})
+        cur.execute("INSERT INTO model_pairs VALUES ($run, $a, $b, 0.75)",  # stored as (b, a): orientation-free
+                    {"run": run_id, "a": items[1], "b": items[0]})
     return alpha.astype(np.float32).astype(float), rho.astype(np.float32).astype(float), (items[0], items[1])
 
 
