@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import duckdb
 
 from engine.schema import CANONICAL_DDL, DEFAULT_COST_RATIO
+from engine.store import pseudonym_key
 
 # Departments and category words that are not merchandise a shopper chooses in a basket.
 NON_MERCHANDISE_DEPARTMENTS = ["FUEL", "MISCELLANEOUS", "COUPON", "KIOSK-GAS", "MISC SALES TRAN", "MISC. TRANS."]
@@ -29,6 +30,7 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("pseudonymized_customers", "changed", "Customer identifiers replaced by a keyed hash (privacy); the key stays in the database."),
     Rule("unknown_product", "dropped", "The line's product is not in the product master."),
     Rule(
         "non_merchandise",
@@ -48,9 +50,17 @@ RULES: tuple[Rule, ...] = (
     Rule("unsold_products", "dropped", "Products in the product master never sold in a kept line (counted in products)."),
 )
 
+# Customer identifiers are pseudonymized here, at ingest: a keyed hash (engine.store.pseudonymize),
+# computed once per distinct customer.
+PSEUDONYMS = """
+CREATE TEMP TABLE pseudonyms AS
+SELECT raw_id, 'c' || left(sha256($pseudonym_key || ':' || raw_id), 16) AS customer_id
+FROM (SELECT customer_id AS raw_id FROM stage_lines UNION SELECT customer_id FROM stage_customer_attributes)
+"""
+
 CLASSIFY_LINES = """
 CREATE TEMP TABLE classified AS
-SELECT l.*,
+SELECT l.* REPLACE (ps.customer_id AS customer_id),
        CASE
          WHEN p.product_id IS NULL THEN 'unknown_product'
          WHEN list_contains($non_merch_departments, upper(p.department))
@@ -61,6 +71,7 @@ SELECT l.*,
          WHEN l.quantity > $max_quantity THEN 'implausible_quantity'
        END AS dropped_by
 FROM stage_lines l
+JOIN pseudonyms ps ON ps.raw_id = l.customer_id
 LEFT JOIN stage_products p USING (product_id)
 """
 
@@ -118,6 +129,10 @@ FROM stage_products
 WHERE product_id IN (SELECT DISTINCT product_id FROM kept)
 """
 
+PSEUDONYMIZE_ATTRIBUTES = """
+UPDATE stage_customer_attributes s SET customer_id = ps.customer_id FROM pseudonyms ps WHERE ps.raw_id = s.customer_id
+"""
+
 FILL_CUSTOMERS = """
 INSERT INTO customers
 SELECT c.customer_id,
@@ -159,6 +174,7 @@ def finish_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     lists every rule).
     """
     cur.execute(CANONICAL_DDL)
+    cur.execute(PSEUDONYMS, {"pseudonym_key": pseudonym_key(cur)})
     cur.execute(
         CLASSIFY_LINES,
         {
@@ -167,6 +183,7 @@ def finish_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
             "max_quantity": MAX_LINE_QUANTITY,
         },
     )
+    cur.execute(PSEUDONYMIZE_ATTRIBUTES)
     report = {rule.name: 0 for rule in RULES}
     for rule, count in cur.execute(COUNT_DROPPED).fetchall():
         report[rule] = int(count)
@@ -178,8 +195,10 @@ def finish_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
         cur.execute(statement)
     cur.execute(FILL_COST_RATIOS, {"ratio": DEFAULT_COST_RATIO})
     empty_baskets, unsold = cur.execute(COUNTS).fetchall()[0]
+    report["pseudonymized_customers"] = cur.execute("SELECT count(*) FROM customers").fetchall()[0][0]
     report["empty_baskets"] = int(empty_baskets)
     report["unsold_products"] = int(unsold)
+    cur.execute("DROP TABLE pseudonyms")
     cur.execute("DROP TABLE classified")
     cur.execute("DROP TABLE kept")
     return report

@@ -17,9 +17,11 @@ an import that fails or is killed half-way commits nothing, so the old dataset i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,7 +59,36 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE IF NOT EXISTS main.settings (
+            key    VARCHAR PRIMARY KEY,
+            value  VARCHAR NOT NULL            -- JSON
+        );
+        INSERT OR IGNORE INTO main.settings VALUES ('min_group_size', '10');
+        INSERT OR IGNORE INTO main.settings VALUES ('sensitive_attributes', '["age_band", "income_band"]');
+        INSERT OR IGNORE INTO main.settings VALUES ('allow_sensitive_segments', 'false');
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE IF NOT EXISTS main.scenarios (     -- engine.scenarios
+            name        VARCHAR PRIMARY KEY,
+            created_at  TIMESTAMP NOT NULL,
+            updated_at  TIMESTAMP NOT NULL,
+            payload     VARCHAR NOT NULL                -- JSON of engine.scenarios.Scenario
+        );
+        """,
+    ),
 ]
+
+# The pseudonym key (secrets.token_hex) never leaves the database: exports and charts show pseudonyms.
+SETTING_INIT = "INSERT OR IGNORE INTO main.settings VALUES ($key, $value)"
+SETTING_GET = "SELECT value FROM main.settings WHERE key = $key"
+SETTING_PUT = "INSERT OR REPLACE INTO main.settings VALUES ($key, $value)"
+SETTINGS = ("min_group_size", "sensitive_attributes", "allow_sensitive_segments")  # analyst-editable
 
 REGISTRY_UPSERT = """
 INSERT OR REPLACE INTO main.datasets
@@ -141,6 +172,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
                 cur.execute("INSERT INTO main.schema_version VALUES ($v)", {"v": version})
                 cur.execute("COMMIT")
                 log.info("migrated studio database to version %d", version)
+        cur.execute(SETTING_INIT, {"key": "pseudonym_key", "value": json.dumps(secrets.token_hex(32))})
 
 
 def check_dataset_name(name: str) -> str:
@@ -236,6 +268,39 @@ def delete_dataset(con: duckdb.DuckDBPyConnection, name: str) -> None:
         cur.execute("DROP SCHEMA IF EXISTS " + _quote(schema_of(name)) + " CASCADE")
         cur.execute(REGISTRY_DELETE, {"name": name})
         cur.execute("COMMIT")
+
+
+def get_setting(con: duckdb.DuckDBPyConnection, key: str):
+    """A studio setting (JSON-decoded): ``min_group_size``, ``sensitive_attributes``, ..."""
+    with con.cursor() as cur:
+        rows = cur.execute(SETTING_GET, {"key": key}).fetchall()
+    if not rows:
+        raise StoreError(f"unknown setting {key!r}; expected one of {', '.join(SETTINGS)}")
+    return json.loads(rows[0][0])
+
+
+def set_setting(con: duckdb.DuckDBPyConnection, key: str, value) -> None:
+    """Change an analyst-editable setting (the pseudonym key is not one of them)."""
+    if key not in SETTINGS:
+        raise StoreError(f"setting {key!r} cannot be changed; editable settings: {', '.join(SETTINGS)}")
+    with con.cursor() as cur:
+        cur.execute(SETTING_PUT, {"key": key, "value": json.dumps(value)})
+
+
+def pseudonym_key(cur: duckdb.DuckDBPyConnection) -> str:
+    """This database's secret for customer pseudonyms (bound as ``$pseudonym_key`` in SQL)."""
+    return json.loads(cur.execute(SETTING_GET, {"key": "pseudonym_key"}).fetchall()[0][0])
+
+
+def pseudonymize(con: duckdb.DuckDBPyConnection, raw_ids: list[str]) -> list[str]:
+    """The pseudonyms ingest gives these raw customer ids in this database.
+
+    Equal to the SQL expression ``'c' || left(sha256($pseudonym_key || ':' || id), 16)`` used by
+    ``engine.cleaning`` (a keyed hash: without the key the raw id cannot be recovered or guessed).
+    """
+    with con.cursor() as cur:
+        key = pseudonym_key(cur)
+    return ["c" + hashlib.sha256(f"{key}:{raw}".encode()).hexdigest()[:16] for raw in raw_ids]
 
 
 def _quote(identifier: str) -> str:

@@ -25,11 +25,15 @@ def test_truth_is_stored_as_run_truth(con):
         runs = cur.execute("SELECT run_id, kind FROM model_runs").fetchall()
         items = cur.execute("SELECT count(*), min(len(alpha)), max(len(alpha)) FROM model_items WHERE run_id = 'truth'").fetchall()[0]
         pairs = cur.execute("SELECT count(*) FILTER (coupling > 0), count(*) FILTER (coupling < 0) FROM model_pairs").fetchall()[0]
-        ids = [r[0] for r in cur.execute("SELECT customer_id FROM customers ORDER BY 1 LIMIT 3").fetchall()]
+        ids = {r[0] for r in cur.execute("SELECT customer_id FROM customers").fetchall()}
+        truth_ids = {r[0] for r in cur.execute("SELECT customer_id FROM model_customers").fetchall()}
     assert runs == [("truth", "truth")]
     assert items == (market.config.products, market.config.dim, market.config.dim)
     assert pairs == (market.config.complement_pairs, market.config.substitute_pairs)
-    assert ids[0] == "000001"  # text identifiers keep their leading zeros
+    # Identifiers are pseudonymized at ingest with this database's key, truth included; the raw
+    # ids (text with leading zeros) map to them exactly.
+    assert ids == truth_ids == set(store.pseudonymize(con, list(market.customers.customer_id)))
+    assert "000001" not in ids
 
 
 def test_complements_are_bought_together_more_than_substitutes():

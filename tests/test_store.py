@@ -71,3 +71,24 @@ def test_datasets_live_side_by_side(con):
         assert cur.execute("SELECT count(*) FROM baskets").fetchall()[0][0] == a.baskets
     store.delete_dataset(con, "b")
     assert [d.name for d in store.list_datasets(con)] == ["a"]
+
+
+def test_pseudonyms_are_keyed_per_database(tmp_path):
+    """The same raw id gets different pseudonyms in two databases; SQL and Python agree."""
+    one, two = store.connect(tmp_path / "one.duckdb"), store.connect(tmp_path / "two.duckdb")
+    for con in (one, two):
+        synthetic.ingest_sample(con, "sample")
+    raw = list(synthetic.read().customers.customer_id[:5])
+    a, b = store.pseudonymize(one, raw), store.pseudonymize(two, raw)
+    assert a != b and len(set(a)) == 5
+    with store.dataset_cursor(one, "sample") as cur:
+        stored = {r[0] for r in cur.execute("SELECT customer_id FROM customers").fetchall()}
+    assert set(a) <= stored and not set(raw) & stored
+
+
+def test_settings_round_trip_and_key_is_not_editable(con):
+    assert store.get_setting(con, "min_group_size") == 10
+    store.set_setting(con, "min_group_size", 25)
+    assert store.get_setting(con, "min_group_size") == 25
+    with pytest.raises(StoreError, match="cannot be changed"):
+        store.set_setting(con, "pseudonym_key", "guess")

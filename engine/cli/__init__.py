@@ -59,7 +59,8 @@ def _jsonable(value: Any) -> Any:
 
 def _register_commands() -> None:
     # Each area adds its commands to ``app`` in its own module.
-    from engine.cli import bench, data  # noqa: F401
+    from engine.cli import bench, data, segments  # noqa: F401
+    from engine.cli import files  # noqa: F401
     from engine.cli import bundles  # noqa: F401
 
 

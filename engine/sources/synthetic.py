@@ -269,7 +269,11 @@ INSERT_TRUTH_RUN = """
 INSERT INTO model_runs VALUES ('truth', 'truth', 'product', now()::TIMESTAMP, NULL, NULL, $config, '{}')
 """
 INSERT_TRUTH_ITEMS = "INSERT INTO model_items SELECT 'truth', * FROM market_truth_items"
-INSERT_TRUTH_CUSTOMERS = "INSERT INTO model_customers SELECT 'truth', * FROM market_truth_customers"
+INSERT_TRUTH_CUSTOMERS = """
+INSERT INTO model_customers
+SELECT 'truth', 'c' || left(sha256($pseudonym_key || ':' || customer_id), 16), theta, beta_customer, trips_per_week
+FROM market_truth_customers
+"""
 INSERT_TRUTH_PAIRS = "INSERT INTO model_pairs SELECT 'truth', * FROM market_truth_pairs"
 
 
@@ -284,8 +288,9 @@ def ingest_market(con: duckdb.DuckDBPyConnection, name: str, market: Market) -> 
         report = finish_dataset(cur)
         cur.execute(MODEL_DDL)
         cur.execute(INSERT_TRUTH_RUN, {"config": json.dumps(asdict(market.config))})
-        for statement in (INSERT_TRUTH_ITEMS, INSERT_TRUTH_CUSTOMERS, INSERT_TRUTH_PAIRS):
-            cur.execute(statement)
+        cur.execute(INSERT_TRUTH_ITEMS)
+        cur.execute(INSERT_TRUTH_CUSTOMERS, {"pseudonym_key": store.pseudonym_key(cur)})
+        cur.execute(INSERT_TRUTH_PAIRS)
         for table in TABLES:
             cur.unregister(f"market_{table}")
         for table in ("stage_products", "stage_lines", "stage_customer_attributes", "stage_promotions"):

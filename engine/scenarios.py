@@ -1,0 +1,208 @@
+"""Saved pricing scenarios: save, list, open, duplicate, rename, delete, compare.
+
+A scenario is one pricing decision with its context: dataset (and the registry version it was
+priced on), model run, bundle items, prices per segment, guardrails, the projected figures with
+their bands at save time, and notes. Scenarios live in ``main.scenarios`` - outside the
+datasets' schemas - so they survive a re-ingest; one whose dataset or run has since been
+replaced still opens and is marked stale (``staleness``).
+
+Concurrent saves (several browser sessions at once) each run in their own transaction on their
+own cursor; a write conflict is retried, so no save is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from engine import store
+from engine.errors import DataError, StudioError
+
+log = logging.getLogger(__name__)
+
+# Table main.scenarios(name, created_at, updated_at, payload JSON) is made by store.MIGRATIONS.
+INSERT = "INSERT INTO main.scenarios VALUES ($name, now()::TIMESTAMP, now()::TIMESTAMP, $payload)"
+UPSERT = """
+INSERT INTO main.scenarios VALUES ($name, now()::TIMESTAMP, now()::TIMESTAMP, $payload)
+ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, payload = excluded.payload
+"""
+SELECT_ONE = "SELECT payload, created_at, updated_at FROM main.scenarios WHERE name = $name"
+SELECT_ALL = "SELECT payload, created_at, updated_at FROM main.scenarios ORDER BY updated_at DESC, name"
+DELETE = "DELETE FROM main.scenarios WHERE name = $name"
+RUN_EXISTS = "SELECT count(*) FROM model_runs WHERE run_id = $run"
+
+# The projected figures every scenario carries (the keys of a what-if projection).
+FIGURES = (
+    "take_rate",
+    "bundle_units",
+    "revenue",
+    "margin",
+    "incremental_revenue",
+    "incremental_margin",
+    "cannibalized_revenue",
+    "consumer_surplus_change",
+    "share_better_off",
+)
+STATUS_QUO = "No bundle (status quo)"
+MAX_NAME = 80
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One saved pricing decision."""
+
+    name: str
+    dataset: str
+    dataset_version: str
+    run_id: str | None
+    items: tuple[str, ...]
+    item_names: tuple[str, ...]
+    prices: dict[str, float]                  # segment value -> bundle price ("All customers" for one price)
+    regular_prices: tuple[float, ...]         # component prices at save time
+    segment_attribute: str | None = None
+    guardrails: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)   # figure -> value, plus "band": {figure: [low, high]}
+    segment_figures: dict = field(default_factory=dict)  # segment value -> {"customers", "take_rate", "margin", ...}
+    curve: dict = field(default_factory=dict)     # "price" -> [...], and a list per figure over those prices
+    weeks: int = 4
+    notes: str = ""
+    uses_personal_data: bool = False          # prices depend on a sensitive attribute (disclosure notice)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def check_name(name: str) -> str:
+    """A scenario name: 1-80 printable characters, trimmed."""
+    cleaned = " ".join(str(name).split())
+    if not cleaned or len(cleaned) > MAX_NAME:
+        raise DataError(f"scenario name must be 1-{MAX_NAME} characters; found {name!r}")
+    return cleaned
+
+
+def save(con: duckdb.DuckDBPyConnection, scenario: Scenario, *, overwrite: bool = False) -> Scenario:
+    """Store ``scenario``; refuses an existing name unless ``overwrite``. Retries write conflicts."""
+    scenario = replace(scenario, name=check_name(scenario.name))
+    payload = json.dumps(scenario.to_json() | {"created_at": None, "updated_at": None}, default=str)
+    for attempt in range(50):
+        try:
+            with con.cursor() as cur:
+                cur.execute(UPSERT if overwrite else INSERT, {"name": scenario.name, "payload": payload})
+            return get(con, scenario.name)
+        except duckdb.ConstraintException as exc:
+            raise DataError(f"a scenario named {scenario.name!r} already exists; choose another name or overwrite it") from exc
+        except duckdb.TransactionException:
+            time.sleep(0.005 * (attempt + 1))  # another session committed first: try again
+    raise StudioError(f"could not save scenario {scenario.name!r}: the database stayed busy")
+
+
+def get(con: duckdb.DuckDBPyConnection, name: str) -> Scenario:
+    """The scenario called ``name``."""
+    with con.cursor() as cur:
+        rows = cur.execute(SELECT_ONE, {"name": name}).fetchall()
+    if not rows:
+        known = ", ".join(s.name for s in list_all(con)[:10]) or "none yet"
+        raise DataError(f"no scenario named {name!r}; saved scenarios: {known}")
+    return _from_row(*rows[0])
+
+
+def list_all(con: duckdb.DuckDBPyConnection) -> list[Scenario]:
+    """Every saved scenario, newest first."""
+    with con.cursor() as cur:
+        rows = cur.execute(SELECT_ALL).fetchall()
+    return [_from_row(*row) for row in rows]
+
+
+def delete(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Delete scenario ``name`` (the page asks for confirmation first)."""
+    get(con, name)
+    with con.cursor() as cur:
+        cur.execute(DELETE, {"name": name})
+
+
+def duplicate(con: duckdb.DuckDBPyConnection, name: str, new_name: str) -> Scenario:
+    """Save a copy of ``name`` as ``new_name``."""
+    return save(con, replace(get(con, name), name=new_name))
+
+
+def rename(con: duckdb.DuckDBPyConnection, name: str, new_name: str) -> Scenario:
+    """Rename a scenario (atomically: the copy is saved before the old name is removed)."""
+    old = get(con, name)
+    if check_name(new_name) == old.name:
+        return old
+    with con.cursor() as cur:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            payload = json.dumps(replace(old, name=check_name(new_name), created_at=None, updated_at=None).to_json())
+            cur.execute(INSERT, {"name": check_name(new_name), "payload": payload})
+            cur.execute(DELETE, {"name": name})
+            cur.execute("COMMIT")
+        except duckdb.ConstraintException as exc:
+            cur.execute("ROLLBACK")
+            raise DataError(f"a scenario named {new_name!r} already exists; choose another name") from exc
+    return get(con, new_name)
+
+
+def staleness(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> str | None:
+    """Why a scenario no longer matches the data, or None when it is current."""
+    try:
+        info = store.get_dataset(con, scenario.dataset)
+    except StudioError:
+        return f"dataset {scenario.dataset!r} no longer exists"
+    if info.version != scenario.dataset_version:
+        return f"dataset {scenario.dataset!r} was re-imported after this scenario was saved"
+    if scenario.run_id is not None:
+        with store.dataset_cursor(con, scenario.dataset) as cur:
+            try:
+                found = cur.execute(RUN_EXISTS, {"run": scenario.run_id}).fetchall()[0][0]
+            except duckdb.CatalogException:
+                found = 0
+        if not found:
+            return f"model run {scenario.run_id!r} no longer exists"
+    return None
+
+
+def compare(scenarios: list[Scenario], baseline: str = STATUS_QUO) -> pd.DataFrame:
+    """Figures of 2-4 scenarios side by side, with deltas against a baseline.
+
+    The baseline is another of the scenarios (by name) or the no-bundle status quo, whose
+    figures follow from any scenario's: no bundle sales, and revenue and margin without the
+    bundle's increments. Returns one row per figure: ``figure``, one column per scenario and
+    one ``delta: <name>`` column per non-baseline scenario.
+    """
+    if not 1 <= len(scenarios) <= 4:
+        raise DataError(f"compare needs 1 to 4 scenarios; found {len(scenarios)}")
+    datasets = {s.dataset for s in scenarios}
+    if len(datasets) > 1:
+        raise DataError(f"compare scenarios of one dataset; found {', '.join(sorted(datasets))}")
+    columns = {s.name: {f: s.figures.get(f) for f in FIGURES} for s in scenarios}
+    if baseline == STATUS_QUO:
+        first = scenarios[0].figures
+        status_quo = dict.fromkeys(FIGURES, 0.0)
+        status_quo["revenue"] = first.get("revenue", 0.0) - first.get("incremental_revenue", 0.0)
+        status_quo["margin"] = first.get("margin", 0.0) - first.get("incremental_margin", 0.0)
+        columns = {STATUS_QUO: status_quo} | columns
+    elif baseline not in columns:
+        raise DataError(f"baseline {baseline!r} is not one of the compared scenarios: {', '.join(columns)}")
+    table = pd.DataFrame(columns).rename_axis("figure").reset_index()
+    for name in columns:
+        if name != baseline:
+            table[f"delta: {name}"] = table[name].astype(float) - table[baseline].astype(float)
+    return table
+
+
+def _from_row(payload: str, created_at: datetime, updated_at: datetime) -> Scenario:
+    data = json.loads(payload)
+    data["items"] = tuple(data["items"])
+    data["item_names"] = tuple(data["item_names"])
+    data["regular_prices"] = tuple(data["regular_prices"])
+    data["created_at"], data["updated_at"] = created_at.isoformat(), updated_at.isoformat()
+    return Scenario(**data)

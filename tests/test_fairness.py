@@ -1,0 +1,53 @@
+"""Fair pricing: sensitive segments need explicit consent; gaps across groups are measured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import fairness, store
+from engine.errors import DataError
+from engine.sources import synthetic
+
+
+@pytest.fixture
+def sample(con):
+    synthetic.ingest_sample(con, "sample")
+    return con
+
+
+def test_sensitive_segment_refused_until_enabled(sample):
+    assert fairness.check_pricing_segment(sample, None) is False
+    assert fairness.check_pricing_segment(sample, "rfm_segment") is False
+    with pytest.raises(DataError, match="sensitive"):
+        fairness.check_pricing_segment(sample, "income_band")
+    store.set_setting(sample, "allow_sensitive_segments", True)
+    assert fairness.check_pricing_segment(sample, "income_band") is True
+
+
+def test_gaps_equal_pandas_and_flag_the_largest(sample):
+    with store.dataset_cursor(sample, "sample") as cur:
+        attrs = cur.execute("SELECT customer_id, attribute, value FROM customer_attributes").df()
+    income = attrs[attrs.attribute == "income_band"].set_index("customer_id").value
+    # Low-income customers are offered a lower price: the income gap must be the largest price gap.
+    price = np.where(income == "Under 25K", 5.0, 6.0)
+    outcomes = pd.DataFrame({"customer_id": income.index, "price": price, "discount_pct": 100 * (1 - price / 7.0), "surplus_change": 7.0 - price})
+    view = fairness.fairness_view(sample, "sample", outcomes)
+    gaps = view.gaps.set_index(["attribute", "measure"])
+    assert gaps.loc[("income_band", "price"), "gap"] == pytest.approx(1.0)
+    assert gaps.loc[("income_band", "price"), "low_group"] == "Under 25K"
+    assert bool(gaps.loc[("income_band", "price"), "largest"])
+    by_age = outcomes.merge(attrs[attrs.attribute == "age_band"], on="customer_id").groupby("value").price.mean()
+    expected_age_gap = by_age.max() - by_age.min()
+    assert gaps.loc[("age_band", "price"), "gap"] == pytest.approx(expected_age_gap)
+    assert expected_age_gap < 1.0
+
+
+def test_small_groups_suppressed(sample):
+    store.set_setting(sample, "min_group_size", 10_000)
+    with store.dataset_cursor(sample, "sample") as cur:
+        ids = [r[0] for r in cur.execute("SELECT customer_id FROM customers").fetchall()]
+    outcomes = pd.DataFrame({"customer_id": ids, "price": 5.0, "discount_pct": 10.0, "surplus_change": 1.0})
+    view = fairness.fairness_view(sample, "sample", outcomes)
+    assert view.groups.price.isna().all() and view.gaps.empty

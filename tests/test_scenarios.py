@@ -1,0 +1,105 @@
+"""Saved scenarios: CRUD, concurrent saves that lose nothing, staleness, comparison."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from engine import scenarios, store
+from engine.errors import DataError
+from engine.scenarios import Scenario
+from engine.sources import synthetic
+
+
+def make(con, name: str, price: float = 5.0, dataset: str = "sample") -> Scenario:
+    info = store.get_dataset(con, dataset)
+    revenue, incremental = 1000.0 + price, 10.0 * price
+    return Scenario(
+        name=name,
+        dataset=dataset,
+        dataset_version=info.version,
+        run_id="truth",
+        items=("P0001", "P0002"),
+        item_names=("a", "b"),
+        prices={"All customers": price},
+        regular_prices=(3.0, 4.0),
+        figures={"revenue": revenue, "incremental_revenue": incremental, "margin": 300.0, "incremental_margin": 2 * price,
+                 "take_rate": 0.1, "band": {"revenue": [revenue - 5, revenue + 5]}},
+    )
+
+
+@pytest.fixture
+def sample(con):
+    synthetic.ingest_sample(con, "sample")
+    return con
+
+
+def test_crud_round_trip(sample):
+    saved = scenarios.save(sample, make(sample, "Summer pasta deal"))
+    assert saved.prices == {"All customers": 5.0} and saved.items == ("P0001", "P0002") and saved.created_at
+    with pytest.raises(DataError, match="already exists"):
+        scenarios.save(sample, make(sample, "Summer pasta deal"))
+    scenarios.duplicate(sample, "Summer pasta deal", "Copy")
+    scenarios.rename(sample, "Copy", "Renamed")
+    assert {s.name for s in scenarios.list_all(sample)} == {"Summer pasta deal", "Renamed"}
+    scenarios.delete(sample, "Renamed")
+    assert [s.name for s in scenarios.list_all(sample)] == ["Summer pasta deal"]
+    with pytest.raises(DataError, match="no scenario named"):
+        scenarios.get(sample, "Renamed")
+
+
+def test_fifty_saves_from_ten_threads_all_survive_a_restart(tmp_path):
+    path = tmp_path / "studio.duckdb"
+    con = store.connect(path)
+    synthetic.ingest_sample(con, "sample")
+    errors: list[Exception] = []
+
+    def worker(t: int) -> None:
+        try:
+            for k in range(5):
+                scenarios.save(con, make(con, f"thread {t} scenario {k}", price=t + k / 10))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    con.close()
+    reopened = store.connect(path)
+    names = {s.name for s in scenarios.list_all(reopened)}
+    assert names == {f"thread {t} scenario {k}" for t in range(10) for k in range(5)}
+    assert scenarios.get(reopened, "thread 7 scenario 3").prices == {"All customers": 7.3}
+
+
+def test_reingest_makes_a_scenario_stale_but_it_still_opens(sample):
+    scenarios.save(sample, make(sample, "Before"))
+    assert scenarios.staleness(sample, scenarios.get(sample, "Before")) is None
+    synthetic.ingest_sample(sample, "sample")
+    reason = scenarios.staleness(sample, scenarios.get(sample, "Before"))
+    assert reason and "re-imported" in reason
+    gone = replace(make(sample, "Gone run"), run_id="no-such-run")
+    assert "no longer exists" in scenarios.staleness(sample, gone)
+
+
+def test_compare_against_status_quo_and_a_scenario(sample):
+    a, b = make(sample, "A", price=5.0), make(sample, "B", price=6.0)
+    table = scenarios.compare([a, b]).set_index("figure")
+    assert table.loc["revenue", scenarios.STATUS_QUO] == pytest.approx(1005.0 - 50.0)
+    assert table.loc["revenue", "delta: B"] == pytest.approx(1006.0 - 955.0)
+    assert table.loc["take_rate", scenarios.STATUS_QUO] == 0.0
+    vs_a = scenarios.compare([a, b], baseline="A").set_index("figure")
+    assert vs_a.loc["incremental_margin", "delta: B"] == pytest.approx(2.0)
+    assert "delta: A" not in vs_a.columns
+    with pytest.raises(DataError, match="1 to 4"):
+        scenarios.compare([a] * 5)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 81])
+def test_bad_names_are_refused(sample, bad):
+    with pytest.raises(DataError, match="scenario name"):
+        scenarios.save(sample, make(sample, bad))
