@@ -78,6 +78,8 @@ def candidates_section(result: BundleResult) -> None:
     st.caption(
         f"{result.considered:,} candidates pass the filters among {result.baskets:,} baskets "
         f"(at least {result.min_count:,} together); ranked by {result.ranked_by}; "
+        + (f"{result.suppressed:,} left out as fewer customers than the minimum group size bought them together; "
+           if result.suppressed else "")
         + (f"complementarity from model run '{run}'." if run else "train the model to see complementarity.")
     )
     if not result.candidates:

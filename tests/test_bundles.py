@@ -28,12 +28,13 @@ FROM lines l JOIN baskets b USING (basket_id) JOIN products p USING (product_id)
 def sample_con(tmp_path_factory):
     connection = store.connect(tmp_path_factory.mktemp("bundles") / "studio.duckdb")
     synthetic.ingest_sample(connection, "sample")
+    store.set_setting(connection, "min_group_size", 1)  # every candidate: the statistics are under test here
     yield connection
     connection.close()
 
 
-def pandas_baskets(con, dataset: str, level: str, segment: Segment | None = None) -> list[frozenset[str]]:
-    """Each basket of the universe as the set of its items, computed with pandas only."""
+def customer_baskets(con, dataset: str, level: str, segment: Segment | None = None) -> list[tuple[str, frozenset]]:
+    """Each basket of the universe as (customer, set of its items), computed with pandas only."""
     with store.dataset_cursor(con, dataset) as cur:
         lines = cur.execute(LINES_BY_LEVEL).df()
         attributes = cur.execute("SELECT customer_id, attribute, value FROM customer_attributes").df()
@@ -41,7 +42,13 @@ def pandas_baskets(con, dataset: str, level: str, segment: Segment | None = None
         members = attributes[(attributes.attribute == segment.attribute) & (attributes.value == segment.value)]
         lines = lines[lines.customer_id.isin(members.customer_id)]
     column = "product_id" if level == "product" else "category"
-    return [frozenset(items) for items in lines.groupby("basket_id")[column].agg(set)]
+    grouped = lines.groupby("basket_id").agg(customer=("customer_id", "first"), items=(column, set))
+    return [(customer, frozenset(items)) for customer, items in zip(grouped.customer, grouped["items"], strict=True)]
+
+
+def pandas_baskets(con, dataset: str, level: str, segment: Segment | None = None) -> list[frozenset[str]]:
+    """Each basket of the universe as the set of its items."""
+    return [items for _, items in customer_baskets(con, dataset, level, segment)]
 
 
 def expected_itemsets(baskets: list[frozenset[str]], size: int, min_support: float, min_baskets: int) -> dict:
@@ -138,6 +145,30 @@ def test_bad_queries_are_refused_in_one_line():
         assert "\n" not in str(info.value)
 
 
+def test_candidates_bought_together_by_too_few_customers_are_suppressed(sample_con):
+    owners = customer_baskets(sample_con, "sample", "product")
+    query = BundleQuery(min_support=0.0, min_baskets=2, rank_by="lift", top=10**6)
+    everything = find_bundles(sample_con, "sample", query)
+    store.set_setting(sample_con, "min_group_size", 25)
+    try:
+        shown = find_bundles(sample_con, "sample", query)
+        rare = next(c for c in everything.candidates if c.together_customers < 25)
+        with pytest.raises(DataError, match="minimum group size of 25"):
+            describe_bundle(sample_con, "sample", list(rare.items))
+        store.set_setting(sample_con, "min_group_size", 200)
+        with pytest.raises(DataError, match=r"segment income_band = 100K\+ has \d+ customers.*minimum group size"):
+            find_bundles(sample_con, "sample", BundleQuery(segment=Segment("income_band", "100K+")))
+    finally:
+        store.set_setting(sample_con, "min_group_size", 1)
+    for candidate in everything.candidates[:200]:
+        buyers = {h for h, items in owners if set(candidate.items) <= items}
+        assert candidate.together_customers == len(buyers)
+    expected = [c.items for c in everything.candidates if c.together_customers >= 25]
+    assert 0 < len(expected) < len(everything.candidates)
+    assert [c.items for c in shown.candidates] == expected
+    assert shown.suppressed == len(everything.candidates) - len(expected)
+
+
 # --- tiny hand-made datasets, baskets drawn by hypothesis -------------------------------------
 
 PRODUCTS = pd.DataFrame(
@@ -189,6 +220,7 @@ def build_tiny(con, baskets: list[tuple[int, frozenset[int]]], segment_of: dict[
 @pytest.fixture(scope="module")
 def tiny_con(tmp_path_factory):
     connection = store.connect(tmp_path_factory.mktemp("tiny") / "studio.duckdb")
+    store.set_setting(connection, "min_group_size", 1)
     yield connection
     connection.close()
 
@@ -220,8 +252,10 @@ def test_tiny_datasets_equal_pandas(tiny_con, baskets, tiers, level, size, min_s
             key = "product_id" if level == "product" else "category"
             items = set(PRODUCTS.iloc[sorted(products)][key])
             customers.setdefault(h, set()).update(items)
+    owners = customer_baskets(tiny_con, "tiny", level, segment)
     for candidate in result.candidates:
         assert candidate.shared_customers == sum(set(candidate.items) <= held for held in customers.values())
+        assert candidate.together_customers == len({h for h, items in owners if set(candidate.items) <= items})
 
 
 @pytest.mark.slow

@@ -24,12 +24,23 @@ class LruCache:
                 self._values.move_to_end(key)
                 return self._values[key]  # type: ignore[return-value]
         value = compute()
+        self.put(key, value)
+        return value
+
+    def get(self, key: Hashable) -> object | None:
+        """The cached value, or None."""
+        with self._lock:
+            if key not in self._values:
+                return None
+            self._values.move_to_end(key)
+            return self._values[key]
+
+    def put(self, key: Hashable, value: object) -> None:
         with self._lock:
             self._values[key] = value
             self._values.move_to_end(key)
             while len(self._values) > self.size:
                 self._values.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:

@@ -3,6 +3,10 @@
 The evidence of each candidate (support, confidences, lift, score, complementarity, shared
 customers, incremental margin) is defined in ``engine.bundles.evidence``.
 
+Privacy: a candidate is shown only when at least the studio's ``min_group_size`` customers
+bought its items together (better-ranked ones below that are counted in ``suppressed``), and a
+segment must hold at least that many customers.
+
 Ranking ``default``: expected incremental margin when the pricing engine gives one (for the
 ``margin_pool`` best candidates of the fallback order; equal margins keep that order), else the
 model's complementarity when a run exists, else ``score``. Margin first because it is what a merchandiser acts on;
@@ -77,6 +81,7 @@ class BundleResult:
     ranked_by: str                     # the ranking actually used (see the module docstring)
     complementarity_run: str | None    # model run the complementarity comes from
     considered: int                    # candidates passing every filter, before the top-N cut
+    suppressed: int                    # better-ranked ones left out: too few customers bought them together
     candidates: tuple[BundleCandidate, ...]
     seconds: float
 
@@ -91,6 +96,7 @@ class BundleResult:
             "ranked_by": self.ranked_by,
             "complementarity_run": self.complementarity_run,
             "considered": self.considered,
+            "suppressed": self.suppressed,
             "seconds": round(self.seconds, 3),
             "bundles": [c.to_json() for c in self.candidates],
         }
@@ -122,15 +128,17 @@ def find_bundles(con: duckdb.DuckDBPyConnection, dataset: str, query: BundleQuer
             if any(value is not None for value in margins.values()):
                 ranked_by = "margin"
                 ranked = _rank(pool.assign(margin=[margins[items] for items in pool["items"]]), "margin")
-        for items in ranked["items"].head(query.top):
+    top, customers, suppressed = _enough_customers(con, encoded, ranked, query.top)
+    if _can_price(query):
+        for items in top["items"]:
             if items not in margins:
                 margins[items] = _margin(con, dataset, encoded, items)
-    candidates = _evidence(con, encoded, ranked.head(query.top), pairs, model, margins)
+    candidates = _evidence(con, encoded, top, customers, pairs, model, margins)
     seconds = time.perf_counter() - start
     log.info("bundles %s %s: %d considered, ranked by %s in %.3f s", dataset, query, len(table), ranked_by, seconds)
     return BundleResult(
         dataset, query, encoded.baskets, threshold, ranked_by,
-        model.run.run_id if model else None, len(table), candidates, seconds,
+        model.run.run_id if model else None, len(table), suppressed, candidates, seconds,
     )
 
 
@@ -151,30 +159,64 @@ def describe_bundle(
     if unknown:
         raise DataError(f"no {level} with id {unknown[0]!r} in dataset {dataset!r}")
     keys = [int(key_of[item]) for item in items]
+    together = copurchase.together_customers(con, encoded, [keys])[0]
+    smallest = copurchase.min_group_size(con)
+    if together < smallest:
+        raise DataError(
+            f"{together} customers bought these items together, fewer than the studio's minimum group size of "
+            f"{smallest}: the figures are suppressed"
+        )
     counts = copurchase.itemset_counts(con, encoded, keys)
     model = load_complementarity(con, dataset, level)
     shared = copurchase.shared_customers(con, encoded, [keys])[0]
     value = _margin(con, dataset, encoded, tuple(items)) if level == "product" else None
-    return build_candidate(encoded, item_columns(encoded), keys, counts, model, shared, value)
+    return build_candidate(encoded, item_columns(encoded), keys, counts, model, together, shared, value)
+
+
+def _key_lists(rows: pd.DataFrame) -> list[list[int]]:
+    return [[int(getattr(row, c)) for c in ("k1", "k2", "k3") if hasattr(row, c)] for row in rows.itertuples()]
+
+
+def _enough_customers(
+    con: duckdb.DuckDBPyConnection, encoded: BasketItems, ranked: pd.DataFrame, top: int
+) -> tuple[pd.DataFrame, list[int], int]:
+    """The first ``top`` rows bought together by at least the studio's minimum group size of
+    customers, their customer counts, and how many better-ranked rows were suppressed."""
+    smallest = copurchase.min_group_size(con)
+    chunk = max(3 * top, 50)
+    kept: list[int] = []
+    customers: list[int] = []
+    start = 0
+    while len(kept) < top and start < len(ranked):
+        rows = ranked.iloc[start : start + chunk]
+        for position, n in enumerate(copurchase.together_customers(con, encoded, _key_lists(rows)), start=start):
+            if n >= smallest and len(kept) < top:
+                kept.append(position)
+                customers.append(n)
+        start += chunk
+    examined = kept[-1] + 1 if len(kept) == top else len(ranked)
+    return ranked.iloc[kept], customers, examined - len(kept)
 
 
 def _evidence(
     con: duckdb.DuckDBPyConnection,
     encoded: BasketItems,
     top: pd.DataFrame,
+    together_customers: list[int],
     pairs: pd.DataFrame,
     model: Complementarity | None,
     margins: dict[tuple[str, ...], float | None],
 ) -> tuple[BundleCandidate, ...]:
     """The full evidence of the few candidates shown."""
-    keys = [[int(getattr(row, c)) for c in ("k1", "k2", "k3") if hasattr(row, c)] for row in top.itertuples()]
+    keys = _key_lists(top)
     shared = copurchase.shared_customers(con, encoded, keys)
     pair_lookup = {frozenset((a, b)): int(t) for a, b, t in zip(pairs["a"], pairs["b"], pairs["together"], strict=True)}
     n_item, meta = encoded.item_baskets(), item_columns(encoded)
+    rows = zip(keys, top["together"], top["items"], together_customers, shared, strict=True)
     return tuple(
-        build_candidate(encoded, meta, k, subset_counts(n_item, k, int(together), pair_lookup), model, customers,
-                        margins.get(items))
-        for k, together, items, customers in zip(keys, top["together"], top["items"], shared, strict=True)
+        build_candidate(encoded, meta, k, subset_counts(n_item, k, int(together), pair_lookup), model, buyers,
+                        customers, margins.get(items))
+        for k, together, items, buyers, customers in rows
     )
 
 

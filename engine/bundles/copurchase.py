@@ -83,7 +83,7 @@ SELECT attribute, value, count(*) AS customers FROM customer_attributes GROUP BY
 """
 
 # The queries below run over ``basket_items(b, h, k)`` registered on the cursor.
-BASKET_COUNT = "SELECT count(DISTINCT b) FROM basket_items"
+BASKET_COUNT = "SELECT count(DISTINCT b), count(DISTINCT h) FROM basket_items"
 ITEM_COUNTS = "SELECT k, count(*) AS baskets FROM basket_items GROUP BY k"
 
 PAIR_COUNTS = """
@@ -134,6 +134,18 @@ holders AS (
 SELECT s, count(*) AS customers FROM holders GROUP BY s
 """
 
+# Customers who bought every item of a set in one basket, per set s.
+TOGETHER_CUSTOMERS = """
+WITH wanted AS (SELECT unnest($set_ids::INTEGER[]) AS s, unnest($set_keys::INTEGER[]) AS k),
+sizes AS (SELECT s, count(*) AS n FROM wanted GROUP BY s),
+holding_baskets AS (
+    SELECT w.s, bi.b, any_value(bi.h) AS h
+    FROM wanted w JOIN basket_items bi USING (k) JOIN sizes z USING (s)
+    GROUP BY w.s, bi.b HAVING count(*) = any_value(z.n)
+)
+SELECT s, count(DISTINCT h) AS customers FROM holding_baskets GROUP BY s
+"""
+
 # Every pair among a few chosen items, with no minimum (for the heatmap).
 PAIR_COUNTS_AMONG = """
 WITH chosen AS (SELECT unnest($keys::INTEGER[]) AS k),
@@ -170,7 +182,7 @@ class BasketItems:
 
     ``items`` has one row per item with its key ``k`` (1-based), ``item``, ``name``,
     ``department``, ``category`` and ``baskets`` (n({item})); ``table`` holds the distinct
-    (b, h, k) rows as int32 columns; ``baskets`` is N.
+    (b, h, k) rows as int32 columns; ``baskets`` is N and ``customers`` the customers with a basket.
     """
 
     dataset: str
@@ -180,6 +192,7 @@ class BasketItems:
     items: pd.DataFrame
     table: pa.Table
     baskets: int
+    customers: int
 
     def item_baskets(self) -> np.ndarray:
         """(I + 1,) n({k}) indexed by key (index 0 unused)."""
@@ -198,6 +211,7 @@ class BasketItems:
 
 _BASKET_ITEMS = LruCache(4)    # ~17 MB each on the full Complete Journey at product level
 _COUNTS = LruCache(32)
+_TOGETHER = LruCache(20_000)  # customers who bought an item set together, per encoding and item set
 
 
 def check_level(level: str) -> str:
@@ -210,9 +224,21 @@ def basket_items(con: duckdb.DuckDBPyConnection, dataset: str, level: str, segme
     """The encoded baskets of ``dataset`` at ``level`` for ``segment`` (cached per dataset version)."""
     check_level(level)
     version = store.get_dataset(con, dataset).version
-    return _BASKET_ITEMS.get_or_compute(
+    encoded = _BASKET_ITEMS.get_or_compute(
         (dataset, version, level, segment), lambda: _encode(con, dataset, version, level, segment)
     )
+    smallest = min_group_size(con)
+    if segment is not None and encoded.customers < smallest:
+        raise DataError(
+            f"segment {segment.label} has {encoded.customers} customers with baskets, fewer than the studio's "
+            f"minimum group size of {smallest}: its figures are suppressed; choose a larger segment"
+        )
+    return encoded
+
+
+def min_group_size(con: duckdb.DuckDBPyConnection) -> int:
+    """The studio setting: no figure is shown that rests on fewer customers than this."""
+    return int(store.get_setting(con, "min_group_size"))
 
 
 def _encode(con, dataset: str, version: str, level: str, segment: Segment | None) -> BasketItems:
@@ -227,15 +253,15 @@ def _encode(con, dataset: str, version: str, level: str, segment: Segment | None
         cur.register("item_keys", items[["item", "k"]])
         table = cur.sql(ENCODE_BASKET_ITEMS, params=params).to_arrow_table()
         cur.unregister("item_keys")
-    encoded = BasketItems(dataset, version, level, segment, items, table, 0)
+    encoded = BasketItems(dataset, version, level, segment, items, table, 0, 0)
     counts = encoded.query(con, ITEM_COUNTS)
-    n_baskets = int(encoded.query(con, BASKET_COUNT).iloc[0, 0])
+    n_baskets, n_customers = (int(x) for x in encoded.query(con, BASKET_COUNT).iloc[0])
     if segment is not None and n_baskets == 0:
         raise DataError(f"segment {segment.label} has no baskets in dataset {dataset!r}; choose another segment")
     by_key = dict(zip(counts["k"].tolist(), counts["baskets"].tolist(), strict=True))
     items["baskets"] = [int(by_key.get(k, 0)) for k in items["k"].tolist()]
     log.info("encoded %s/%s level=%s segment=%s: %d rows", dataset, version[:8], level, segment, table.num_rows)
-    return BasketItems(dataset, version, level, segment, items, table, n_baskets)
+    return BasketItems(dataset, version, level, segment, items, table, n_baskets, n_customers)
 
 
 def min_count(n_baskets: int, min_support: float, min_baskets: int) -> int:
@@ -293,6 +319,26 @@ def shared_customers(
     return [int(by_set.get(s, 0)) for s in range(len(itemsets))]
 
 
+def together_customers(
+    con: duckdb.DuckDBPyConnection, encoded: BasketItems, itemsets: Sequence[Sequence[int]]
+) -> list[int]:
+    """For each item set, the number of customers who bought all of its items in one basket
+    (cached per item set: the page asks again for the same top candidates)."""
+    scope = (encoded.dataset, encoded.version, encoded.level, encoded.segment)
+    wanted = [tuple(sorted(int(k) for k in items)) for items in itemsets]
+    known = {items: _TOGETHER.get((*scope, items)) for items in dict.fromkeys(wanted)}
+    missing = [items for items, count in known.items() if count is None]
+    if missing:
+        set_ids = [s for s, items in enumerate(missing) for _ in items]
+        set_keys = [k for items in missing for k in items]
+        rows = encoded.query(con, TOGETHER_CUSTOMERS, {"set_ids": set_ids, "set_keys": set_keys})
+        by_set = dict(zip(rows["s"].tolist(), rows["customers"].tolist(), strict=True))
+        for s, items in enumerate(missing):
+            known[items] = int(by_set.get(s, 0))
+            _TOGETHER.put((*scope, items), known[items])
+    return [int(known[items]) for items in wanted]
+
+
 def pair_counts_among(con: duckdb.DuckDBPyConnection, encoded: BasketItems, keys: Sequence[int]) -> pd.DataFrame:
     """Every pair among ``keys`` bought together at least once: columns a, b, together."""
     return encoded.query(con, PAIR_COUNTS_AMONG, {"keys": [int(k) for k in keys]})
@@ -309,3 +355,4 @@ def clear_caches() -> None:
     """Forget every cached encoding and count (tests; memory)."""
     _BASKET_ITEMS.clear()
     _COUNTS.clear()
+    _TOGETHER.clear()

@@ -14,6 +14,8 @@ For a candidate S with n(S) baskets holding all its items out of N (see ``copurc
 - ``score`` = lift x ln(1 + n(S)): lift weighted by how many baskets show it, so a lift of 30 in
   12 baskets does not outrank a lift of 5 in 3,000;
 - ``complementarity``: the model's coupling summed over the pairs of S (``complementarity``);
+- ``together_customers``: customers who bought all of S in one basket (at least the studio's
+  minimum group size, or the candidate is not shown);
 - ``shared_customers``: customers who bought every item of S, in any baskets;
 - ``expected_incremental_margin``: from the pricing optimizer (``margin``), None without it.
 """
@@ -46,6 +48,7 @@ class BundleCandidate:
     lift: float
     score: float
     complementarity: float | None
+    together_customers: int
     shared_customers: int
     expected_incremental_margin: float | None
 
@@ -62,6 +65,7 @@ class BundleCandidate:
             "lift": finite(self.lift),
             "score": finite(self.score),
             "complementarity": finite(self.complementarity),
+            "together_customers": self.together_customers,
             "shared_customers": self.shared_customers,
             "expected_incremental_margin": finite(self.expected_incremental_margin),
         }
@@ -89,6 +93,7 @@ def build_candidate(
     keys: list[int],
     counts: dict[frozenset[int], int],
     model: Complementarity | None,
+    together_customers: int,
     shared: int,
     expected_margin: float | None,
 ) -> BundleCandidate:
@@ -113,6 +118,7 @@ def build_candidate(
         lift=lift,
         score=lift * math.log1p(together),
         complementarity=model.of_bundle(items) if model else None,
+        together_customers=int(together_customers),
         shared_customers=int(shared),
         expected_incremental_margin=expected_margin,
     )

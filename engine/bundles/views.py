@@ -59,13 +59,14 @@ def candidates_frame(result: BundleResult) -> pd.DataFrame:
             "lift": c.lift,
             "support": c.support,
             "together baskets": c.together_baskets,
+            "customers together": c.together_customers,
             "shared customers": c.shared_customers,
             "confidence": " / ".join(f"{x:.1%}" for x in c.confidences),
         }
         for rank, c in enumerate(result.candidates, start=1)
     ]
     columns = ["rank", "bundle", "items", "margin", "complementarity", "lift", "support",
-               "together baskets", "shared customers", "confidence"]
+               "together baskets", "customers together", "shared customers", "confidence"]
     return pd.DataFrame(rows, columns=columns)
 
 
