@@ -84,7 +84,28 @@ def bench_pricing() -> dict[str, float | str]:
     return run()
 
 
-BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi, bench_pricing]
+def bench_bundles(repeat: int = 3) -> dict[str, float]:
+    """Bundle candidates on the full Complete Journey: cold (encode and count) and warm (cached)."""
+    from engine.bundles import BundleQuery, clear_caches, find_bundles
+    from engine.sources import completejourney
+
+    def cold(query: BundleQuery) -> None:
+        clear_caches()
+        find_bundles(con, "bench_cj", query)
+
+    with tempfile.TemporaryDirectory() as folder:
+        con = store.connect(Path(folder) / "bench.duckdb")
+        completejourney.ingest(con, "bench_cj")
+        figures = {
+            "bundles_s_default": median_seconds(lambda: cold(BundleQuery()), repeat),
+            "bundles_s_category_triples": median_seconds(lambda: cold(BundleQuery(level="category", size=3)), repeat),
+            "bundles_s_warm": median_seconds(lambda: find_bundles(con, "bench_cj", BundleQuery(search="milk")), repeat),
+        }
+        con.close()
+    return {name: round(value, 3) for name, value in figures.items()}
+
+
+BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi, bench_bundles, bench_pricing]
 
 
 def run_all() -> dict[str, float]:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
@@ -131,7 +133,7 @@ ORDER BY day
 
 # Rows in [$scan_start, $end] that pass the department and segment filters, with their cost.
 # ``marks_basket`` flags one row per basket (every row when $department_level: a department
-# filter or breakdown), so distinct baskets and customers are counted over fewer rows.
+# filter or breakdown), so distinct customers are counted over fewer rows.
 _SCOPED = """
 WITH scoped AS (
     SELECT f.*, f.day >= $start AS is_current,
@@ -150,7 +152,7 @@ WITH scoped AS (
 _METRICS = """
        sum(revenue) AS revenue,
        sum(units) AS units,
-       count(DISTINCT basket_no) FILTER (WHERE marks_basket) AS baskets,
+       {baskets} AS baskets,
        sum(revenue) / baskets AS aov,
        sum(lines) / baskets AS items_per_basket,
        count(DISTINCT customer_no) FILTER (WHERE marks_basket) AS customers,
@@ -184,6 +186,12 @@ BREAKDOWN_BY_SEGMENT = (
 GROUP BY segment ORDER BY segment = 'Unknown', segment"""
 )
 
+# Baskets in a group: without a department filter, one row per basket is flagged, and in the
+# department breakdown every row of a group is a distinct basket, so counting rows is exact.
+# Only a department filter on the other queries needs distinct basket numbers (slower).
+BASKETS_COUNTED = "count(*) FILTER (WHERE marks_basket)"
+BASKETS_DISTINCT = "count(DISTINCT basket_no)"
+
 DEPARTMENTS = "SELECT DISTINCT department FROM products ORDER BY department"
 SEGMENT_ATTRIBUTES = "SELECT DISTINCT attribute FROM customer_attributes ORDER BY attribute"
 SEGMENT_VALUES = """
@@ -200,42 +208,56 @@ GROUP BY p.department ORDER BY p.department
 """
 SET_COST_RATIO = "INSERT OR REPLACE INTO cost_ratios VALUES ($department, $ratio)"
 
+DATE_RANGE = "SELECT min(day), max(day) FROM kpi_basket_departments"
+
 _facts_lock = threading.Lock()
+
+
+@contextmanager
+def _facts_cursor(con: duckdb.DuckDBPyConnection, dataset: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on ``dataset`` whose ``kpi_basket_departments`` table exists (built on first use)."""
+    with store.dataset_cursor(con, dataset) as cur:
+        if not cur.execute(FACTS_EXIST).fetchall()[0][0]:
+            with _facts_lock:
+                try:
+                    cur.execute(BUILD_FACTS)
+                except duckdb.Error as exc:
+                    raise StoreError(
+                        f"cannot prepare the KPI table of dataset {dataset!r}: expected a writable studio "
+                        f"database, found: {str(exc).splitlines()[0]}"
+                    ) from exc
+            log.info("built kpi_basket_departments for dataset %s", dataset)
+        yield cur
 
 
 def ensure_facts(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
     """Build ``kpi_basket_departments`` for ``dataset`` if this version of it has none yet (idempotent)."""
-    with store.dataset_cursor(con, dataset) as cur:
-        if cur.execute(FACTS_EXIST).fetchall()[0][0]:
-            return
-    with _facts_lock, store.dataset_cursor(con, dataset) as cur:
-        try:
-            cur.execute(BUILD_FACTS)
-        except duckdb.Error as exc:
-            raise StoreError(
-                f"cannot prepare the KPI table of dataset {dataset!r}: expected a writable studio database, "
-                f"found: {str(exc).splitlines()[0]}"
-            ) from exc
-    log.info("built kpi_basket_departments for dataset %s", dataset)
+    with _facts_cursor(con, dataset):
+        pass
 
 
 def departments(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
     """The departments of ``dataset``'s products, sorted."""
     with store.dataset_cursor(con, dataset) as cur:
-        return [row[0] for row in cur.execute(DEPARTMENTS).fetchall()]
+        return _column(cur, DEPARTMENTS)
 
 
 def segment_attributes(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
-    """The customer attributes (demographics) of ``dataset``: the whitelist for segments."""
+    """The customer attributes (demographics, derived segments) of ``dataset``: the whitelist for segments."""
     with store.dataset_cursor(con, dataset) as cur:
-        return [row[0] for row in cur.execute(SEGMENT_ATTRIBUTES).fetchall()]
+        return _column(cur, SEGMENT_ATTRIBUTES)
 
 
 def segment_values(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> list[str]:
     """The values of one customer attribute, 'Unknown' last."""
-    _check_attribute(con, dataset, attribute)
     with store.dataset_cursor(con, dataset) as cur:
-        return [row[0] for row in cur.execute(SEGMENT_VALUES, {"attribute": attribute}).fetchall()]
+        return _segment_values(cur, dataset, attribute)
+
+
+def default_period(first_day: date, last_day: date) -> tuple[date, date]:
+    """The latest half of the data: the default period, so the previous period (the first half) has data."""
+    half = ((last_day - first_day).days + 1) // 2
+    return (last_day - timedelta(days=half - 1), last_day) if half > 0 else (first_day, last_day)
 
 
 def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiFilter()) -> dict:
@@ -252,13 +274,12 @@ def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiF
     Privacy: with a segment filter, a period with fewer than ``min_group_size`` customers
     (studio setting) has every figure suppressed (None), as in ``engine.segments``.
     """
-    params = _params(con, dataset, flt)
-    days = (params["end"] - params["start"]).days + 1
-    params["scan_start"] = params["start"] - timedelta(days=days)
-    params["department_level"] = bool(flt.departments)
-    ensure_facts(con, dataset)
-    with store.dataset_cursor(con, dataset) as cur:
-        frame = cur.execute(HEADLINE, params).df()
+    with _facts_cursor(con, dataset) as cur:
+        params = _params(cur, dataset, flt)
+        days = (params["end"] - params["start"]).days + 1
+        params["scan_start"] = params["start"] - timedelta(days=days)
+        params["department_level"] = bool(flt.departments)
+        frame = cur.execute(_with_baskets(HEADLINE, flt, "headline"), params).df()
     periods = {bool(row.pop("is_current")): row for row in frame.to_dict("records")}
     current = periods.get(True, _empty_period())
     previous = periods.get(False)
@@ -321,18 +342,14 @@ def breakdown(
     """
     if by not in BREAKDOWNS:
         raise DataError(f"breakdown must be one of {', '.join(BREAKDOWNS)}; found {by!r}")
-    params = _params(con, dataset, flt)
-    params["scan_start"] = params["start"]
-    params["department_level"] = by == "department" or bool(flt.departments)
     sql = {"week": BREAKDOWN_BY_WEEK, "department": BREAKDOWN_BY_DEPARTMENT}.get(by, BREAKDOWN_BY_SEGMENT)
-    if by == "segment":
-        attributes = segment_attributes(con, dataset)
-        if attribute is None and not attributes:
-            raise DataError(f"dataset {dataset!r} has no customer attributes to break down by")
-        params["attribute"] = _check_attribute(con, dataset, attribute or attributes[0])
-    ensure_facts(con, dataset)
-    with store.dataset_cursor(con, dataset) as cur:
-        frame = cur.execute(sql, params).df()
+    with _facts_cursor(con, dataset) as cur:
+        params = _params(cur, dataset, flt)
+        params["scan_start"] = params["start"]
+        params["department_level"] = by == "department" or bool(flt.departments)
+        if by == "segment":
+            params["attribute"] = _check_attribute(cur, dataset, attribute)
+        frame = cur.execute(_with_baskets(sql, flt, by), params).df()
     if by == "week":
         frame["week_start"] = pd.to_datetime(frame["week_start"]).dt.date
     smallest = min_group_size(con) if flt.segment or by == "segment" else 0
@@ -363,30 +380,32 @@ def set_cost_ratio(con: duckdb.DuckDBPyConnection, dataset: str, department: str
         raise DataError(
             f"cost ratio must be a number above 0 and below {MAX_COST_RATIO} (cost / shelf price); found {ratio!r}"
         )
-    known = departments(con, dataset)
-    if department not in known:
-        raise DataError(f"no department {department!r} in dataset {dataset!r}; expected one of: {', '.join(known)}")
     with store.dataset_cursor(con, dataset) as cur:
+        known = _column(cur, DEPARTMENTS)
+        if department not in known:
+            raise DataError(f"no department {department!r} in dataset {dataset!r}; expected one of: {', '.join(known)}")
         cur.execute(SET_COST_RATIO, {"department": department, "ratio": value})
     log.info("dataset %s: cost ratio of %s set to %.3f", dataset, department, value)
 
 
-def _params(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter) -> dict:
-    """Bound parameters of the KPI queries for ``flt``, checked against the dataset."""
-    info = store.get_dataset(con, dataset)
-    start = flt.start or info.first_day
-    end = flt.end or info.last_day
+def _params(cur: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter) -> dict:
+    """Bound parameters of the KPI queries for ``flt``, checked against the dataset (on its cursor)."""
+    first_day, last_day = cur.execute(DATE_RANGE).fetchall()[0]
+    start, end = flt.start or first_day, flt.end or last_day
     if start is None or end is None:
         raise DataError(f"dataset {dataset!r} has no baskets, so it has no KPIs")
     if start > end:
         raise DataError(f"the period must start on or before its end; found {start} to {end}")
-    known = departments(con, dataset)
-    unknown = [d for d in flt.departments if d not in known]
-    if unknown:
-        raise DataError(f"unknown department(s) {', '.join(map(repr, unknown))}; expected some of: {', '.join(known)}")
+    if flt.departments:
+        known = _column(cur, DEPARTMENTS)
+        unknown = [d for d in flt.departments if d not in known]
+        if unknown:
+            raise DataError(
+                f"unknown department(s) {', '.join(map(repr, unknown))}; expected some of: {', '.join(known)}"
+            )
     segment_attribute, segment_value = flt.segment if flt.segment else (None, None)
     if segment_attribute is not None:
-        values = segment_values(con, dataset, segment_attribute)
+        values = _segment_values(cur, dataset, segment_attribute)
         if segment_value not in values:
             raise DataError(
                 f"no customers with {segment_attribute} = {segment_value!r}; expected one of: {', '.join(values)}"
@@ -401,14 +420,31 @@ def _params(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter) -> dic
     }
 
 
-def _check_attribute(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> str:
-    attributes = segment_attributes(con, dataset)
+def _with_baskets(sql: str, flt: KpiFilter, query: str) -> str:
+    """``sql`` with the cheapest exact basket count for this filter (a choice of two constants)."""
+    distinct = bool(flt.departments) and query != "department"
+    return sql.replace("{baskets}", BASKETS_DISTINCT if distinct else BASKETS_COUNTED)
+
+
+def _column(cur: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list:
+    return [row[0] for row in cur.execute(sql, params).fetchall()]
+
+
+def _check_attribute(cur: duckdb.DuckDBPyConnection, dataset: str, attribute: str | None) -> str:
+    """``attribute`` if the dataset has it (None: the first one), else a one-line DataError."""
+    attributes = _column(cur, SEGMENT_ATTRIBUTES)
+    if attribute is None and attributes:
+        return attributes[0]
     if attribute not in attributes:
         raise DataError(
             f"no customer attribute {attribute!r} in dataset {dataset!r}; "
             f"expected one of: {', '.join(attributes) or 'none'}"
         )
     return attribute
+
+
+def _segment_values(cur: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> list[str]:
+    return _column(cur, SEGMENT_VALUES, {"attribute": _check_attribute(cur, dataset, attribute)})
 
 
 def _empty_period() -> dict:

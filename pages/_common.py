@@ -264,3 +264,35 @@ def import_files(name: str, transactions, products, customers, mapping: str) -> 
         info = files.ingest(get_connection(), name, mapping=mapping, **paths)
     clear_data_caches()
     return info
+
+
+# ---- customer segments (engine.segments) and privacy settings
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _segment_profile(_con: duckdb.DuckDBPyConnection, dataset: str, version: str, attribute: str, k: int):
+    from engine import segments
+
+    return segments.profile(_con, dataset, attribute)
+
+
+def segment_profile(dataset: str, attribute: str):
+    """Per-segment figures (``engine.segments.SegmentProfile``), cached per dataset version."""
+    con = get_connection()
+    return _segment_profile(con, dataset, dataset_version(dataset), attribute, store.get_setting(con, "min_group_size"))
+
+
+def build_segments(dataset: str, kind: str, clusters: int = 5) -> str:
+    """(Re)build RFM or preference-cluster segments; cached results that list attributes are dropped."""
+    from engine import segments
+
+    con = get_connection()
+    attribute = segments.build_rfm(con, dataset) if kind == "rfm" else segments.build_learned(con, dataset, clusters)
+    clear_data_caches()
+    return attribute
+
+
+def segment_attributes(dataset: str) -> list[str]:
+    from engine import segments
+
+    return segments.attributes(get_connection(), dataset)

@@ -76,7 +76,7 @@ def import_form() -> None:
         left, right = st.columns(2)
         products = left.file_uploader("Products (optional)", type=["csv", "tsv", "txt", "parquet", "gz"])
         customers = right.file_uploader("Customers (optional)", type=["csv", "tsv", "txt", "parquet", "gz"])
-        mapping = st.text_area("Column mapping (TOML)", value=files.EXAMPLE_MAPPING, height=320)
+        mapping = st.text_area("Column mapping (TOML)", value=files.EXAMPLE_MAPPING, height=420)
         submitted = st.form_submit_button("Import", type="primary")
     if not submitted:
         return

@@ -20,7 +20,8 @@ def filters(dataset: str, info) -> kpi.KpiFilter:
     st.sidebar.subheader("Filters")
     period = st.sidebar.date_input(
         "Period",
-        value=(info.first_day, info.last_day),
+        value=kpi.default_period(info.first_day, info.last_day),
+        help="Default: the latest half of the data, so the change is measured against the half before.",
         min_value=info.first_day,
         max_value=info.last_day,
         key=f"kpi_period_{dataset}",

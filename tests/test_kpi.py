@@ -239,10 +239,11 @@ def test_headline_filters_and_change_vs_previous_period(tiny, raw):
         )
 
 
+@pytest.mark.parametrize("departments", [(), ("DAIRY", "BAKERY", "GROCERY")])
 @pytest.mark.parametrize("by, key", [("week", "week"), ("department", "department"), ("segment", "age_band")])
-def test_breakdown_rows_equal_pandas(tiny, raw, by, key):
+def test_breakdown_rows_equal_pandas(tiny, raw, by, key, departments):
     frame = cleaned_lines(raw[1], raw[2])
-    flt = kpi.KpiFilter(date(2024, 1, 8), date(2024, 2, 25), ("DAIRY", "BAKERY", "GROCERY"))
+    flt = kpi.KpiFilter(date(2024, 1, 8), date(2024, 2, 25), departments)
     rows = kpi.breakdown(tiny, "tiny", flt, by, attribute="age_band" if by == "segment" else None)
     scoped = select(frame, flt.start, flt.end, flt.departments)
     expected = {group: expected_kpis(part) for group, part in scoped.groupby(key)}
@@ -392,3 +393,13 @@ def test_completejourney_kpis_are_merchandise_only(cj_con):
     # No unit costs in the Complete Journey: cost = shelf amount x ratio, so margin = 1 - ratio / (1 - discount rate).
     assert result["unit_cost_share"] == 0
     assert result["gross_margin"] == pytest.approx(1 - DEFAULT_COST_RATIO / (1 - result["discount_rate"]), abs=1e-9)
+
+
+def test_default_period_is_the_latest_half_so_the_change_has_a_baseline(tiny):
+    info = store.get_dataset(tiny, "tiny")
+    start, end = kpi.default_period(info.first_day, info.last_day)
+    result = kpi.headline(tiny, "tiny", kpi.KpiFilter(start, end))
+    assert end == info.last_day and result["previous_start"] >= info.first_day
+    assert (end - start).days + 1 == ((info.last_day - info.first_day).days + 1) // 2
+    assert all(result["change"][name] is not None for name in kpi.KPI_NAMES)
+    assert kpi.default_period(date(2024, 1, 1), date(2024, 1, 1)) == (date(2024, 1, 1), date(2024, 1, 1))
