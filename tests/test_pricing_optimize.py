@@ -171,6 +171,8 @@ def test_strategies_compare_side_by_side(markets):
     assert not decision.strategies[3].deployable and "NOT deployable" in decision.strategies[3].note
     assert all(s.deployable for s in decision.strategies[:3])
     assert decision.price <= decision.projection.sum_of_parts
+    assert decision.projection.prices == (("All customers", decision.price),)  # one price, no segment split
+    assert decision.projection.segments == ()
 
 
 def test_objectives_order_prices(markets):
@@ -181,3 +183,10 @@ def test_objectives_order_prices(markets):
     assert revenue.price <= margin.price  # revenue ignores unit costs
     assert revenue.projection.total.figures["incremental_revenue"].value >= \
         margin.projection.total.figures["incremental_revenue"].value - 1e-6
+
+
+def test_without_comparison_the_decision_is_the_same(markets):
+    full = optimize_price(markets, "rich", ITEMS, guardrails=LOOSE)
+    quick = optimize_price(markets, "rich", ITEMS, guardrails=LOOSE, compare=False)
+    assert quick.strategies == () and quick.price == full.price
+    assert quick.incremental_margin == pytest.approx(full.incremental_margin)

@@ -163,13 +163,15 @@ def assemble_projection(
     n_seg = len(bundle.segment_values)
     groups = [_group(bundle, point, bands, g, prices) for g in range(n_seg + 1)]
     present = [g for g in groups[:-1] if g.customers > 0]
+    shown = tuple((value, prices[k]) for k, value in enumerate(bundle.segment_values) if groups[k].customers > 0)
+    if not show_segments and len({price for _, price in shown}) == 1:
+        shown = ((groups[-1].segment, shown[0][1]),)  # one price for everyone targeted
     return BundleProjection(
         dataset=bundle.dataset,
         run_id=bundle.run.run_id,
         items=bundle.items,
         segment=bundle.segment if show_segments else B.Segment(),
-        prices=tuple((value, prices[k]) for k, value in enumerate(bundle.segment_values)
-                     if groups[k].customers > 0),
+        prices=shown,
         sum_of_parts=bundle.sum_of_parts,
         bundle_cost=bundle.bundle_cost,
         weeks=float(weeks),
