@@ -11,10 +11,11 @@ Ranking ``default``: expected incremental margin when the pricing engine gives o
 model's complementarity when a run exists, else ``score``. The optimizer prices only the
 ``margin_pool`` best candidates of that fallback order (about 0.07 s each): they are re-ranked by
 margin (equal margins keep the fallback order) and the rest follow unpriced; whatever the
-ranking, only the first ``margin_pool`` candidates shown carry a margin. Margin first because it is what a merchandiser acts on;
-complementarity before co-purchase because the model separates "bought together because they
-go together" from "bought together because the same people buy both"; score last, as lift
-alone favours rare items.
+ranking, only the first ``margin_pool`` candidates shown carry a margin.
+
+Why this order: margin is what a merchandiser acts on; complementarity comes before co-purchase
+because the model separates "bought together because they go together" from "bought together
+because the same people buy both"; score comes last, as lift alone favours rare items.
 """
 
 from __future__ import annotations
