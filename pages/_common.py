@@ -329,3 +329,19 @@ def scenarios_module():
     from engine import scenarios
 
     return scenarios
+
+
+# ---- the stakeholder tour (engine.tour)
+
+
+@st.cache_data(show_spinner="Preparing the tour: KPIs, the model, the best bundle and its price...", max_entries=8)
+def _tour(_con: duckdb.DuckDBPyConnection, dataset: str, versions: tuple[str, ...]):
+    from engine.tour import tour_story
+
+    return tour_story(_con, dataset)
+
+
+def tour_story(dataset: str):
+    """The tour for ``dataset``, cached per version of every dataset (pricing may use the sample)."""
+    con = get_connection()
+    return _tour(con, dataset, tuple(d.version for d in store.list_datasets(con)))

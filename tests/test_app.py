@@ -24,6 +24,7 @@ PAGES = [
     ("pages/pricing.py", "Pricing studio"),
     ("pages/scenarios.py", "Scenarios"),
     ("pages/customers.py", "Customers"),
+    ("pages/tour.py", "Guided tour"),
     ("pages/data.py", "Data"),
 ]  # later pages extend this list
 TIMEOUT = 120
