@@ -9,6 +9,9 @@ st.set_page_config(page_title="Bundle pricing studio", page_icon=":material/sell
 
 PAGES = [
     st.Page("pages/overview.py", title="KPI overview", icon=":material/monitoring:", default=True),
+    st.Page("pages/bundles.py", title="Bundles", icon=":material/shopping_basket:"),
+    st.Page("pages/pricing.py", title="Pricing studio", icon=":material/price_change:"),
+    st.Page("pages/scenarios.py", title="Scenarios", icon=":material/bookmarks:"),
     st.Page("pages/customers.py", title="Customers", icon=":material/groups:"),
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
 ]

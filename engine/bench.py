@@ -77,7 +77,35 @@ def bench_kpi(repeat: int = 7) -> dict[str, float]:
     return figures
 
 
-BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi]
+def bench_pricing() -> dict[str, float | str]:
+    """What-if and optimizer speed (default market and 1M customers): see engine.pricing.benchmark."""
+    from engine.pricing.benchmark import bench_pricing as run
+
+    return run()
+
+
+def bench_bundles(repeat: int = 3) -> dict[str, float]:
+    """Bundle candidates on the full Complete Journey: cold (encode and count) and warm (cached)."""
+    from engine.bundles import BundleQuery, clear_caches, find_bundles
+    from engine.sources import completejourney
+
+    def cold(query: BundleQuery) -> None:
+        clear_caches()
+        find_bundles(con, "bench_cj", query)
+
+    with tempfile.TemporaryDirectory() as folder:
+        con = store.connect(Path(folder) / "bench.duckdb")
+        completejourney.ingest(con, "bench_cj")
+        figures = {
+            "bundles_s_default": median_seconds(lambda: cold(BundleQuery()), repeat),
+            "bundles_s_category_triples": median_seconds(lambda: cold(BundleQuery(level="category", size=3)), repeat),
+            "bundles_s_warm": median_seconds(lambda: find_bundles(con, "bench_cj", BundleQuery(search="milk")), repeat),
+        }
+        con.close()
+    return {name: round(value, 3) for name, value in figures.items()}
+
+
+BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi, bench_bundles, bench_pricing]
 
 
 def run_all() -> dict[str, float]:

@@ -20,6 +20,9 @@ from pages._display import format_change, format_kpi
 
 PAGES = [
     ("pages/overview.py", "KPI overview"),
+    ("pages/bundles.py", "Bundles"),
+    ("pages/pricing.py", "Pricing studio"),
+    ("pages/scenarios.py", "Scenarios"),
     ("pages/customers.py", "Customers"),
     ("pages/data.py", "Data"),
 ]  # later pages extend this list
