@@ -96,3 +96,33 @@ def fairness_view(con: duckdb.DuckDBPyConnection, dataset: str, outcomes: pd.Dat
     gaps = pd.DataFrame(rows, columns=["attribute", "measure", "gap", "low_group", "high_group"])
     gaps["largest"] = gaps.gap.eq(gaps.groupby("measure").gap.transform("max")) & (gaps.gap > 0)
     return FairnessView(groups, gaps, k)
+
+
+CUSTOMER_SEGMENT = """
+SELECT c.customer_id, coalesce(a.value, 'Unknown') AS segment
+FROM customers c LEFT JOIN customer_attributes a ON a.customer_id = c.customer_id AND a.attribute = $attribute
+"""
+ALL_CUSTOMERS = "SELECT customer_id, 'All customers' AS segment FROM customers"
+
+
+def scenario_outcomes(con: duckdb.DuckDBPyConnection, scenario) -> pd.DataFrame:
+    """Per-customer outcomes of a saved scenario (``engine.scenarios.Scenario``).
+
+    Each customer's price and discount are exact (the price of their pricing segment); their
+    surplus change is their pricing segment's average per customer (the scenario keeps
+    segment-level figures only, never individual ones).
+    """
+    attribute = (scenario.segment_attribute or "").partition("=")[0] or None
+    with store.dataset_cursor(con, scenario.dataset) as cur:
+        frame = cur.execute(CUSTOMER_SEGMENT, {"attribute": attribute}).df() if attribute else cur.execute(ALL_CUSTOMERS).df()
+    frame = frame[frame.segment.isin(list(scenario.prices))].copy()
+    regular = sum(scenario.regular_prices)
+    frame["price"] = frame.segment.map(scenario.prices).astype(float)
+    frame["discount_pct"] = 100 * (1 - frame.price / regular)
+    per_customer = {}
+    for segment in scenario.prices:
+        figures = scenario.segment_figures.get(segment) or scenario.figures
+        customers = figures.get("customers") or scenario.figures.get("customers") or len(frame)
+        per_customer[segment] = figures.get("consumer_surplus_change", 0.0) / max(customers, 1)
+    frame["surplus_change"] = frame.segment.map(per_customer).astype(float)
+    return frame.drop(columns="segment")

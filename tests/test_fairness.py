@@ -51,3 +51,24 @@ def test_small_groups_suppressed(sample):
     outcomes = pd.DataFrame({"customer_id": ids, "price": 5.0, "discount_pct": 10.0, "surplus_change": 1.0})
     view = fairness.fairness_view(sample, "sample", outcomes)
     assert view.groups.price.isna().all() and view.gaps.empty
+
+
+def test_scenario_outcomes_price_each_customer_by_segment(sample):
+    from dataclasses import replace
+
+    from engine import scenarios, segments
+    from tests.test_scenarios import make
+
+    segments.build_rfm(sample, "sample")
+    base = make(sample, "RFM prices")
+    with store.dataset_cursor(sample, "sample") as cur:
+        rfm = cur.execute("SELECT value, count(*) FROM customer_attributes WHERE attribute = 'rfm_segment' GROUP BY 1").fetchall()
+    prices = {value: 5.0 + i / 10 for i, (value, _) in enumerate(sorted(rfm))}
+    figures = {value: {"customers": n, "consumer_surplus_change": 2.0 * n} for value, n in rfm}
+    scenario = replace(base, segment_attribute="rfm_segment", prices=prices, segment_figures=figures)
+    outcomes = fairness.scenario_outcomes(sample, scenario)
+    assert len(outcomes) == sum(n for _, n in rfm)
+    assert outcomes.surplus_change.eq(2.0).all()
+    assert sorted(outcomes.price.unique()) == sorted(prices.values())
+    assert outcomes.discount_pct.max() == pytest.approx(100 * (1 - 5.0 / 7.0))
+    assert scenarios.FIGURES  # the scenario figures the outcomes come from

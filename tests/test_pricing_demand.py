@@ -15,10 +15,10 @@ SETTINGS = settings(max_examples=60, deadline=None)
 
 
 @st.composite
-def markets(draw, customers=st.integers(1, 40)):
+def markets(draw, max_customers: int = 40):
     """Random bundle parameters: n items, utilities, couplings, prices and costs."""
     n = draw(st.integers(2, 4))
-    h = draw(customers)
+    h = draw(st.integers(1, max_customers))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     coupling = np.triu(rng.normal(0, 2.0, (n, n)), 1)
@@ -92,7 +92,7 @@ def test_factorized_demand_equals_explicit_enumeration(params, shares, weeks):
 
 
 @settings(max_examples=25, deadline=None)
-@given(markets(customers=st.integers(1, 5)), st.floats(0.1, 0.95))
+@given(markets(max_customers=5), st.floats(0.1, 0.95))
 def test_surplus_is_the_integral_of_the_bundle_take_probability(params, share):
     """Small & Rosen: per trip, surplus change = integral over q from P to the sum of P(full set at q)."""
     parts = params.prices.sum()

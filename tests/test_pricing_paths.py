@@ -40,9 +40,10 @@ def add_trained_run(con, dataset: str, run_id: str = "trained_a", seed: int = 1)
                     "WHERE run_id = 'truth'", {"run": run_id})
         cur.execute("INSERT INTO model_pairs SELECT $run, * EXCLUDE (run_id) FROM model_pairs WHERE run_id = 'truth'",
                     {"run": run_id})
-        cur.execute("INSERT INTO model_habits SELECT $run, customer_id, item_id, 0.8 * random() FROM model_customers, "
-                    "(SELECT item_id FROM model_items WHERE run_id = 'truth') WHERE run_id = 'truth' AND random() < 0.2",
-                    {"run": run_id})
+        cur.execute("SELECT setseed(0.25)")
+        cur.execute("INSERT INTO model_habits SELECT $run, customer_id, item_id, 0.8 * random() "
+                    "FROM model_customers, (SELECT item_id FROM model_items WHERE run_id = 'truth') "
+                    "WHERE run_id = 'truth' AND random() < 0.2", {"run": run_id})
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def brute_force(con, run, items, price, weeks):
         u = [r[1] + dot(theta, r[2]) + habits.get((customer_id, r[0]), 0.0) - b_i * r[5]
              for r, b_i in zip(rows, b_items, strict=True)]
         b_bundle = sum(b_items) / len(b_items)
-        util = {s: sum(u[k] for k in s) + sum(coupling(rows[k], rows[l]) for k, l in itertools.combinations(s, 2))
+        util = {s: sum(u[k] for k in s) + sum(coupling(rows[a], rows[b]) for a, b in itertools.combinations(s, 2))
                 for s in subsets}
         full = subsets[-1]
         with_bundle = dict(util)

@@ -74,7 +74,8 @@ def test_a_price_per_segment(sample_con):
     p = whatif.project_bundle(sample_con, "sample", ITEMS, prices, segment="income_band")
     assert p.price == prices
     for s in p.segments:
-        alone = whatif.project_bundle(sample_con, "sample", ITEMS, prices[s.segment], segment=f"income_band={s.segment}")
+        one = f"income_band={s.segment}"
+        alone = whatif.project_bundle(sample_con, "sample", ITEMS, prices[s.segment], segment=one)
         assert s.figures["incremental_margin"].value == pytest.approx(value(alone, "incremental_margin"))
     with pytest.raises(DataError, match="prices per segment must name each of"):
         whatif.project_bundle(sample_con, "sample", ITEMS, {"100K+": 5.0}, segment="income_band")

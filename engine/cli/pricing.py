@@ -51,12 +51,16 @@ def optimize(
         float | None, typer.Option("--max-discount-pct", help="Maximum discount % vs the sum of the parts.")
     ] = 50.0,
     price_ending: Annotated[
-        list[str] | None, typer.Option("--price-ending", help="Allowed price ending, e.g. .99 (repeat or comma-separate).")
+        list[str] | None,
+        typer.Option("--price-ending", help="Allowed price ending, e.g. .99 (repeat or comma-separate)."),
     ] = None,
     max_spread_pct: Annotated[
-        float | None, typer.Option("--max-spread-pct", help="Max spread between segment prices, % of the sum of the parts.")
+        float | None,
+        typer.Option("--max-spread-pct", help="Max spread between segment prices, % of the sum of the parts."),
     ] = 10.0,
-    stock_limit: Annotated[float | None, typer.Option("--stock-limit", help="Max bundle units over the horizon.")] = None,
+    stock_limit: Annotated[
+        float | None, typer.Option("--stock-limit", help="Max bundle units over the horizon.")
+    ] = None,
     welfare_weight: Annotated[
         float, typer.Option("--welfare-weight", help="Weight on consumer surplus (objective welfare).")
     ] = 0.5,

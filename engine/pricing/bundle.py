@@ -227,7 +227,11 @@ MAX_REMEMBERED_BUNDLES = 64
 
 
 def open_bundle(
-    con: duckdb.DuckDBPyConnection, dataset: str, items: list[str], segment: Segment | None = None, run: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    items: list[str],
+    segment: Segment | None = None,
+    run: str | None = None,
 ) -> Bundle:
     """Resolve run, items and segment of a bundle in ``dataset``.
 
@@ -271,7 +275,8 @@ def model_cursor(con: duckdb.DuckDBPyConnection, dataset: str) -> Iterator[tuple
 
 
 CATALOG = """
-SELECT item_id, name, category, regular_price, unit_cost FROM model_items WHERE run_id = $run ORDER BY category, name, item_id
+SELECT item_id, name, category, regular_price, unit_cost FROM model_items WHERE run_id = $run
+ORDER BY category, name, item_id
 """
 
 

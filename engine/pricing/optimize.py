@@ -99,7 +99,7 @@ def optimize_price(
     items: list[str],
     segment: B.Segment | str | None = None,
     objective: str = "margin",
-    guardrails: Guardrails = Guardrails(),
+    guardrails: Guardrails | None = None,
     weeks: float = DEFAULT_WEEKS,
     run: str | None = None,
     welfare_weight: float = DEFAULT_WELFARE_WEIGHT,
@@ -118,6 +118,7 @@ def optimize_price(
     if not weeks > 0:
         raise DataError(f"the horizon must be a positive number of weeks; found {weeks}")
     segment = segment if isinstance(segment, B.Segment) else B.Segment.parse(segment)
+    guardrails = guardrails or Guardrails()
     per_segment = bool(segment.attribute) and segment.value is None
     attribute = segment.attribute or B.default_segment_attribute(con, dataset)
     data = load_demand(con, dataset, items, B.Segment(attribute, segment.value) if attribute else B.Segment(), run)
@@ -133,7 +134,7 @@ def optimize_price(
 
     # Coarse search on a sample, then exact curves around the optima (see search.py): the
     # decision uses every customer; whether a guardrail binds is judged on the sample.
-    index = search.sample_index(len(data.group))
+    index = search.sample_index(data.parameters.bucket)
     sample, sample_codes = data.demand.take(index), data.parameters.segment_code[index]
     scale = len(data.group) / len(index)
     variants = [base, *relaxed.values()]

@@ -57,10 +57,14 @@ CUSTOMER_UTILITIES = """
 SELECT (list_position($segment_values, p.segment) - 1)::INTEGER AS segment_code,
        (hash(p.customer_id) % $buckets::UBIGINT)::INTEGER AS bucket,  -- UBIGINT: a BIGINT modulus is 10x slower
        p.trips_per_week::DOUBLE AS trips_per_week,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_1, 0), s.popularity[1], s.alpha[1], s.beta_item[1], s.price[1])::DOUBLE AS u1,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_2, 0), s.popularity[2], s.alpha[2], s.beta_item[2], s.price[2])::DOUBLE AS u2,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_3, 0), s.popularity[3], s.alpha[3], s.beta_item[3], s.price[3])::DOUBLE AS u3,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_4, 0), s.popularity[4], s.alpha[4], s.beta_item[4], s.price[4])::DOUBLE AS u4,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_1, 0),
+                    s.popularity[1], s.alpha[1], s.beta_item[1], s.price[1])::DOUBLE AS u1,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_2, 0),
+                    s.popularity[2], s.alpha[2], s.beta_item[2], s.price[2])::DOUBLE AS u2,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_3, 0),
+                    s.popularity[3], s.alpha[3], s.beta_item[3], s.price[3])::DOUBLE AS u3,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_4, 0),
+                    s.popularity[4], s.alpha[4], s.beta_item[4], s.price[4])::DOUBLE AS u4,
        ((price_coefficient(p.beta_customer, s.beta_item[1]) + price_coefficient(p.beta_customer, s.beta_item[2])
          + coalesce(price_coefficient(p.beta_customer, s.beta_item[3]), 0)
          + coalesce(price_coefficient(p.beta_customer, s.beta_item[4]), 0)) / len(s.price))::DOUBLE
@@ -80,8 +84,10 @@ CROSS JOIN (
 ) s
 LEFT JOIN (
     SELECT customer_id,
-           sum(habit) FILTER (WHERE item_id = $items[1]) AS habit_1, sum(habit) FILTER (WHERE item_id = $items[2]) AS habit_2,
-           sum(habit) FILTER (WHERE item_id = $items[3]) AS habit_3, sum(habit) FILTER (WHERE item_id = $items[4]) AS habit_4
+           sum(habit) FILTER (WHERE item_id = $items[1]) AS habit_1,
+           sum(habit) FILTER (WHERE item_id = $items[2]) AS habit_2,
+           sum(habit) FILTER (WHERE item_id = $items[3]) AS habit_3,
+           sum(habit) FILTER (WHERE item_id = $items[4]) AS habit_4
     FROM model_habits WHERE run_id = $run AND list_contains($items, item_id)
     GROUP BY customer_id
 ) h ON h.customer_id = p.customer_id
@@ -123,7 +129,7 @@ def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | No
         columns = cur.execute(CUSTOMER_ARRAYS, params).fetchnumpy()
         pairs = cur.execute(PAIR_COUPLINGS, {"run": params["run"], "items": params["items"]}).fetchall()
     except duckdb.Error as exc:
-        raise ModelError(_parameter_error(bundle, exc)) from exc
+        raise ModelError(parameter_error(bundle, exc)) from exc
     n = len(bundle.items)
     if len(columns["u1"]) == 0:
         raise DataError(f"no customer of run {params['run']!r} is in segment {bundle.segment.label}")
@@ -155,7 +161,8 @@ def query_parameters(bundle: Bundle, run_id: str | None = None) -> dict:
     }
 
 
-def _parameter_error(bundle: Bundle, exc: duckdb.Error) -> str:
+def parameter_error(bundle: Bundle, exc: duckdb.Error) -> str:
+    """One line for a DuckDB error while evaluating a run's utilities (vectors of unequal length)."""
     return (
         f"cannot evaluate the utilities of run {bundle.run.run_id!r} for {', '.join(bundle.item_ids)}: expected "
         f"theta and alpha vectors of one length, found: {str(exc).splitlines()[0]}"

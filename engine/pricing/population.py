@@ -10,7 +10,6 @@ customer_attributes stay empty: the dataset exists to price bundles at scale (``
 
 from __future__ import annotations
 
-import json
 import logging
 
 import duckdb
@@ -121,6 +120,3 @@ def _resample(source: pd.DataFrame, customers: int, seed: int, noise: float) -> 
         "trips_per_week": pa.array(trips),
     })
 
-
-def describe(info: store.DatasetInfo) -> str:
-    return json.dumps(info.details)

@@ -68,8 +68,9 @@ options AS (                          -- one row of lists in mask order; the ful
 ),
 subset_utilities AS (                 -- U_h(A) for every non-empty A, in mask order
     SELECT u.segment_code, u.bucket, u.trips_per_week, u.bundle_price_coefficient, o.*,
-           list_transform(o.bits, lambda bits, j: list_dot_product(bits, [u.u1, u.u2, coalesce(u.u3, 0), coalesce(u.u4, 0)])
-                                                  + o.coupling[j]) AS option_u
+           list_transform(o.bits, lambda bits, j:
+                          list_dot_product(bits, [u.u1, u.u2, coalesce(u.u3, 0), coalesce(u.u4, 0)])
+                          + o.coupling[j]) AS option_u
     FROM utilities u CROSS JOIN options o
 ),
 scaled AS (SELECT *, greatest(list_max(option_u), 0) AS top FROM subset_utilities),   -- m_h, for exp stability
@@ -177,7 +178,9 @@ def aggregate(
     return out
 
 
-def aggregate_without_bundle(con: duckdb.DuckDBPyConnection, table: str, sum_of_parts: float, n_segments: int) -> np.ndarray:
+def aggregate_without_bundle(
+    con: duckdb.DuckDBPyConnection, table: str, sum_of_parts: float, n_segments: int
+) -> np.ndarray:
     """Raw sums with no bundle (every price above the sum of the parts), memoized per table."""
     key = (id(con), table)
     with _lock:
@@ -200,7 +203,7 @@ def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualif
         try:
             cur.execute(sql, params)
         except duckdb.Error as exc:
-            raise ModelError(P._parameter_error(bundle, exc)) from exc
+            raise ModelError(P.parameter_error(bundle, exc)) from exc
     log.info("pricing cache %s built for %s run %s", qualified, bundle.item_ids, run_id)
 
 

@@ -15,13 +15,13 @@ import numpy as np
 
 from engine.pricing import grid, solver
 from engine.pricing.demand import FactorizedDemand
+from engine.pricing.params import BUCKETS
 
 COARSE_POINTS = 64
 SAMPLE = 100_000       # customers in the coarse stage (all when fewer)
 EXACT_ELEMENTS = 12_000_000  # budget of customer x price evaluations in the exact stage
 MAX_EXACT_POINTS = 48  # prices evaluated on every customer (around the optimum of each segment), at most
 MAX_CHECK_POINTS = 48  # prices evaluated on the sample to tell which guardrails bind
-SEED = 11
 
 
 def exact_budget(n_customers: int) -> int:
@@ -29,13 +29,18 @@ def exact_budget(n_customers: int) -> int:
     return int(np.clip(EXACT_ELEMENTS // max(n_customers, 1), 12, MAX_EXACT_POINTS))
 
 
-def sample_index(n_customers: int, size: int | None = None, seed: int = SEED) -> np.ndarray:
-    """Sorted random customer indexes for the coarse stage (all when ``n_customers <= size``,
-    default ``SAMPLE``)."""
+def sample_index(bucket: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Customer indexes for the coarse stage: every customer whose hash bucket is below a cut that
+    keeps about ``size`` (default ``SAMPLE``) of them; everyone when there are no more than that.
+
+    Buckets come from a hash of the customer id, so the sample is random yet the same whatever
+    order the database returns customers in (the search is reproducible).
+    """
     size = SAMPLE if size is None else size
-    if n_customers <= size:
-        return np.arange(n_customers)
-    return np.sort(np.random.default_rng(seed).choice(n_customers, size=size, replace=False))
+    if len(bucket) <= size:
+        return np.arange(len(bucket))
+    cut = int(np.ceil(BUCKETS * size / len(bucket)))
+    return np.flatnonzero(bucket < cut)
 
 
 def coarse_grid(variants: list[solver.Rules]) -> np.ndarray:

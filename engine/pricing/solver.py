@@ -90,7 +90,8 @@ def solve_segments(
         windows = np.ones((1, len(opt_prices)), dtype=bool)          # (L, V)
     else:
         low = np.unique(opt_prices)
-        windows = (opt_prices[None, :] >= low[:, None] - 1e-9) & (opt_prices[None, :] <= low[:, None] + rules.spread + 1e-9)
+        above = opt_prices[None, :] >= low[:, None] - 1e-9                         # (L, V)
+        windows = above & (opt_prices[None, :] <= low[:, None] + rules.spread + 1e-9)
     multipliers = [0.0]
     if rules.stock is not None:
         ratio = np.where(opt_units > 0, np.maximum(opt_gain, 0) / np.where(opt_units > 0, opt_units, 1), 0)

@@ -14,9 +14,9 @@ import numpy as np
 
 from engine.pricing import figures as F
 from engine.pricing import grid, solver
+from engine.pricing.bundle import ALL_CUSTOMERS, Bundle, Segment
 from engine.pricing.demand import FactorizedDemand
 from engine.pricing.guardrails import BindingConstraint, Strategy
-from engine.pricing.bundle import ALL_CUSTOMERS, Segment
 from engine.pricing.vectorized import BundleDemand
 
 SHOWN = ("take_rate", "bundle_units", "revenue", "margin", "incremental_revenue", "incremental_margin",
@@ -111,7 +111,7 @@ def compare(
 
 
 def recommendation(
-    bundle,
+    bundle: Bundle,
     segment: Segment,
     objective: str,
     choice: solver.Choice,
@@ -150,10 +150,15 @@ def recommendation(
             text = f"Offer per-segment bundle prices ({listing}; sum of the parts {parts:.2f})"
         else:
             price = float(discounted[0])
-            text = f"Offer the bundle at {price:.2f} ({100 * (1 - price / parts):.0f}% off the sum of the parts {parts:.2f})"
+            off = 100 * (1 - price / parts)
+            text = f"Offer the bundle at {price:.2f} ({off:.0f}% off the sum of the parts {parts:.2f})"
         text += f": +{gain:,.2f} of {noun} {horizon} versus selling the items separately."
     if binding:
-        text += " Binding: " + "; ".join(
-            f"{b.detail}" + (f" (dropping it would add {b.gain_if_relaxed:,.2f})" if np.isfinite(b.gain_if_relaxed) else "")
-            for b in binding) + "."
+        text += " Binding: " + "; ".join(_binding_words(b) for b in binding) + "."
     return text
+
+
+def _binding_words(binding: BindingConstraint) -> str:
+    if np.isfinite(binding.gain_if_relaxed):
+        return f"{binding.detail} (dropping it would add {binding.gain_if_relaxed:,.2f})"
+    return binding.detail

@@ -20,7 +20,6 @@ from engine.pricing import bundle as B
 from engine.pricing import params as P
 from engine.pricing.demand import NO_DISCOUNT_TOLERANCE, FactorizedDemand, raw_sums
 
-
 MEMO_ENTRIES = 8                 # bundles kept in memory (the page re-reads the same bundle on every rerun)
 MEMO_MAX_CUSTOMERS = 100_000     # larger populations are re-read each time rather than held
 _loaded: OrderedDict[tuple, BundleDemand] = OrderedDict()

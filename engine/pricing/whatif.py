@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import DataError
-from engine.pricing import figures as F
 from engine.pricing import bundle as B
+from engine.pricing import figures as F
 from engine.pricing import query, uncertainty
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,10 @@ def _group(bundle: B.Bundle, point: dict, bands: dict, g: int, prices: list[floa
         return F.Figure(float(point[name][at]), float(low[at]), float(high[at]))
 
     is_total = g == len(bundle.segment_values)
-    label = (bundle.segment.label if bundle.segment.value else B.ALL_CUSTOMERS) if is_total else bundle.segment_values[g]
+    if is_total:
+        label = bundle.segment.label if bundle.segment.value else B.ALL_CUSTOMERS
+    else:
+        label = bundle.segment_values[g]
     if is_total:
         shown = {p for k, p in enumerate(prices) if point["customers"][k] > 0}
         price = shown.pop() if len(shown) == 1 else None
