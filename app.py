@@ -11,7 +11,9 @@ PAGES = [
     st.Page("pages/overview.py", title="KPI overview", icon=":material/monitoring:", default=True),
     st.Page("pages/bundles.py", title="Bundles", icon=":material/shopping_basket:"),
     st.Page("pages/pricing.py", title="Pricing studio", icon=":material/price_change:"),
+    st.Page("pages/scenarios.py", title="Scenarios", icon=":material/bookmarks:"),
     st.Page("pages/customers.py", title="Customers", icon=":material/groups:"),
+    st.Page("pages/tour.py", title="Guided tour", icon=":material/tour:"),
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
 ]
 

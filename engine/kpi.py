@@ -175,14 +175,32 @@ BREAKDOWN_BY_DEPARTMENT = (
     _SCOPED + "SELECT department," + _METRICS + "FROM scoped GROUP BY department ORDER BY revenue DESC, department"
 )
 
+# Per segment: sum each customer's rows first (a basket belongs to one customer), then join the
+# few thousand customer rows, not every basket row, to their attribute value.
 BREAKDOWN_BY_SEGMENT = (
     _SCOPED
-    + "SELECT segment,"
-    + _METRICS
-    + """FROM (
-    SELECT scoped.*, coalesce(a.value, 'Unknown') AS segment
-    FROM scoped LEFT JOIN customer_attributes a ON a.customer_id = scoped.customer_id AND a.attribute = $attribute
+    + """, per_customer AS (
+    SELECT customer_id, sum(revenue) AS revenue, sum(units) AS units, {baskets} AS baskets, sum(lines) AS lines,
+           sum(list_amount) AS list_amount, sum(promo_revenue) AS promo_revenue, sum(cost) AS cost,
+           sum(costed_revenue) AS costed_revenue
+    FROM scoped GROUP BY customer_id
 )
+SELECT segment,
+       sum(c.revenue) AS revenue,
+       sum(c.units) AS units,
+       sum(c.baskets)::BIGINT AS baskets,
+       sum(c.revenue) / sum(c.baskets) AS aov,
+       sum(c.lines) / sum(c.baskets) AS items_per_basket,
+       count(*) AS customers,
+       (sum(c.list_amount) - sum(c.revenue)) / sum(c.list_amount) AS discount_rate,
+       sum(c.promo_revenue) / sum(c.revenue) AS promo_share,
+       (sum(c.revenue) - sum(c.cost)) / sum(c.revenue) AS gross_margin,
+       sum(c.costed_revenue) / sum(c.revenue) AS unit_cost_share
+FROM (
+    SELECT per_customer.*, coalesce(a.value, 'Unknown') AS segment
+    FROM per_customer
+    LEFT JOIN customer_attributes a ON a.customer_id = per_customer.customer_id AND a.attribute = $attribute
+) c
 GROUP BY segment ORDER BY segment = 'Unknown', segment"""
 )
 
@@ -354,7 +372,8 @@ def breakdown(
         frame["week_start"] = pd.to_datetime(frame["week_start"]).dt.date
     smallest = min_group_size(con) if flt.segment or by == "segment" else 0
     small = frame["customers"] < smallest
-    frame.loc[small, list(KPI_NAMES)] = None
+    if small.any():
+        frame.loc[small, list(KPI_NAMES)] = None
     frame["suppressed"] = np.where(small, f"fewer than {smallest} customers", "")
     return frame.drop(columns="unit_cost_share")
 

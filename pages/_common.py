@@ -296,3 +296,52 @@ def segment_attributes(dataset: str) -> list[str]:
     from engine import segments
 
     return segments.attributes(get_connection(), dataset)
+
+
+# ---- scenarios (engine.scenarios): saved pricing decisions
+
+PRICING_PAGE = "pages/pricing.py"
+
+
+def open_in_studio(scenario) -> None:
+    """Restore a scenario's bundle, segment, horizon and price in the Pricing studio and go there."""
+    attribute, _, value = (scenario.segment_attribute or "").partition("=")
+    st.session_state["bundle_items"] = list(scenario.items)
+    st.session_state["px_items"] = list(scenario.items)
+    st.session_state["px_attribute"] = attribute or "Everyone"
+    if attribute:
+        st.session_state["px_value"] = value or "All values (a price per segment)"
+    st.session_state["px_weeks"] = int(scenario.weeks)
+    prices = list(scenario.prices.values())
+    st.session_state["px_price_" + "_".join(scenario.items)] = round(sum(prices) / len(prices), 2)
+    st.switch_page(PRICING_PAGE)
+
+
+def save_scenario(name: str, notes: str, projection, curve=None, guardrails: dict | None = None):
+    """Save the studio's current projection as a named scenario."""
+    return scenarios_module().save(
+        get_connection(),
+        scenarios_module().from_projection(get_connection(), name, projection, notes=notes, guardrails=guardrails, curve=curve),
+    )
+
+
+def scenarios_module():
+    from engine import scenarios
+
+    return scenarios
+
+
+# ---- the stakeholder tour (engine.tour)
+
+
+@st.cache_data(show_spinner="Preparing the tour: KPIs, the model, the best bundle and its price...", max_entries=8)
+def _tour(_con: duckdb.DuckDBPyConnection, dataset: str, versions: tuple[str, ...]):
+    from engine.tour import tour_story
+
+    return tour_story(_con, dataset)
+
+
+def tour_story(dataset: str):
+    """The tour for ``dataset``, cached per version of every dataset (pricing may use the sample)."""
+    con = get_connection()
+    return _tour(con, dataset, tuple(d.version for d in store.list_datasets(con)))

@@ -11,7 +11,7 @@ from engine.pricing.curves import price_curve
 from engine.pricing.guardrails import Guardrails
 from engine.pricing.optimize import optimize_price
 from engine.pricing.whatif import DEFAULT_WEEKS, project_bundle
-from pages._common import current_dataset, get_connection, run_or_error
+from pages._common import current_dataset, get_connection, run_or_error, save_scenario
 
 BUNDLE_ITEMS_KEY = "bundle_items"  # set by the Bundles page ("Price this bundle")
 DECISION_KEY = "pricing_decision"  # the last optimizer decision (survives reruns)
@@ -103,9 +103,21 @@ def projection_section(items: list[str], segment, weeks: float, curve, currency:
     if projection.segments:
         st.subheader("Per segment")
         st.dataframe(projection.segment_table(), hide_index=True, width="stretch", column_config=columns(currency))
+    save_form(projection, curve)
     st.subheader("Cannibalization by item")
     st.plotly_chart(charts.cannibalization_figure(projection), width="stretch")
     st.dataframe(projection.item_table(), hide_index=True, width="stretch", column_config=columns(currency))
+
+
+def save_form(projection, curve) -> None:
+    """Keep this decision as a named scenario (Scenarios page: compare, export, report)."""
+    with st.popover("Save as scenario", icon=":material/bookmark_add:"):
+        with st.form("px_save"):
+            name = st.text_input("Scenario name", key="px_scenario_name")
+            notes = st.text_area("Notes", key="px_scenario_notes")
+            if st.form_submit_button("Save"):
+                if run_or_error(lambda: save_scenario(name, notes, projection, curve)):
+                    st.success(f"Saved {name!r}: see the Scenarios page.")
 
 
 def guardrails_form() -> tuple[str, float, Guardrails] | None:

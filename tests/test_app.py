@@ -22,7 +22,9 @@ PAGES = [
     ("pages/overview.py", "KPI overview"),
     ("pages/bundles.py", "Bundles"),
     ("pages/pricing.py", "Pricing studio"),
+    ("pages/scenarios.py", "Scenarios"),
     ("pages/customers.py", "Customers"),
+    ("pages/tour.py", "Guided tour"),
     ("pages/data.py", "Data"),
 ]  # later pages extend this list
 TIMEOUT = 120

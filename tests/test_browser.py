@@ -28,7 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "screenshots"
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
 # (url path, heading): later pages add themselves here.
-PAGES = [("", "KPI overview"), ("bundles", "Bundles"), ("pricing", "Pricing studio"), ("customers", "Customers"), ("data", "Data")]
+PAGES = [
+    ("", "KPI overview"),
+    ("bundles", "Bundles"),
+    ("pricing", "Pricing studio"),
+    ("scenarios", "Scenarios"),
+    ("customers", "Customers"),
+    ("tour", "Guided tour"),
+    ("data", "Data"),
+]
 FIRST_LAUNCH_S = 600  # the first page load ingests The Complete Journey on a busy 2-core machine
 PAGE_S = 120
 

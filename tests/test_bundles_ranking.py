@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +21,7 @@ from engine.schema import MODEL_DDL
 from engine.sources import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL = {"top": 10**6}
+ALL = {"top": 10**6, "margin_pool": 0}  # every candidate; the pricing optimizer is exercised in its own tests
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_lift_puts_true_complements_near_the_top(sample_con):
 
 
 def test_truth_complementarity_ranks_true_complements_first(sample_con):
-    result = find_bundles(sample_con, "sample", BundleQuery(**ALL))
+    result = find_bundles(sample_con, "sample", BundleQuery(**ALL))  # default ranking, no margins: the model
     assert result.ranked_by == "complementarity" and result.complementarity_run == "truth"
     complements = true_pairs(+1)
     assert {frozenset(c.items) for c in result.candidates[: len(complements)]} == complements
@@ -115,8 +116,9 @@ def test_without_any_model_the_ranking_is_the_copurchase_score(con):
     with store.dataset_cursor(con, "plain") as cur:
         cur.execute("DROP TABLE model_pairs; DROP TABLE model_habits; DROP TABLE model_customers;"
                     " DROP TABLE model_items; DROP TABLE model_runs")
-    result = find_bundles(con, "plain", BundleQuery(rank_by="margin", **ALL))
+    result = find_bundles(con, "plain", BundleQuery(rank_by="margin", top=10**6, margin_pool=5))
     assert result.complementarity_run is None and result.ranked_by == "score"
+    assert all(c.expected_incremental_margin is None for c in result.candidates)  # no model: nothing to price
     scores = [c.score for c in result.candidates]
     assert scores == sorted(scores, reverse=True)
     assert all(c.score == pytest.approx(c.lift * math.log1p(c.together_baskets)) for c in result.candidates)
@@ -208,9 +210,9 @@ def test_cli_prints_the_contract_keys(tmp_path):
 def test_across_categories_leaves_out_multi_buys_of_one_category(sample_con):
     products = synthetic.read().products.set_index("product_id").category
     for size in (2, 3):
-        everything = find_bundles(sample_con, "sample", BundleQuery(size=size, seed_pairs=10**6, **ALL)).candidates
-        across = find_bundles(sample_con, "sample", BundleQuery(size=size, seed_pairs=10**6, across_categories=True,
-                                                                **ALL)).candidates
+        query = BundleQuery(size=size, seed_pairs=10**6, min_support=0.01, **ALL)
+        everything = find_bundles(sample_con, "sample", query).candidates
+        across = find_bundles(sample_con, "sample", replace(query, across_categories=True)).candidates
         expected = [c.items for c in everything if len({products[i] for i in c.items}) == size]
         assert 0 < len(expected) < len(everything)
         assert [c.items for c in across] == expected

@@ -2,6 +2,8 @@
 
 - ``copurchase``: basket counts of items, pairs and triples in DuckDB SQL (support,
   confidence, lift follow from them), cached per dataset version;
+- ``itemsets``: counts for chosen item sets (any subset, customers behind a candidate);
+- ``evidence``: ``BundleCandidate``, the "why" of a candidate, and its definitions;
 - ``complementarity``: the learned coupling c_ij from the exported model parameters;
 - ``margin``: the expected incremental margin from the pricing optimizer (the one link to
   ``engine.pricing``);

@@ -25,8 +25,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
+import pandas as pd
 
+from engine.bundles import copurchase, itemsets
 from engine.bundles.complementarity import Complementarity
 from engine.bundles.copurchase import BasketItems
 
@@ -130,3 +133,50 @@ def ratio(numerator: float, denominator: float) -> float:
 
 def finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def key_lists(rows: pd.DataFrame) -> list[list[int]]:
+    return [[int(getattr(row, c)) for c in ("k1", "k2", "k3") if hasattr(row, c)] for row in rows.itertuples()]
+
+
+def enough_customers(
+    con: duckdb.DuckDBPyConnection, encoded: BasketItems, ranked: pd.DataFrame, top: int
+) -> tuple[pd.DataFrame, list[int], int]:
+    """The first ``top`` rows bought together by at least the studio's minimum group size of
+    customers, their customer counts, and how many better-ranked rows were suppressed."""
+    smallest = copurchase.min_group_size(con)
+    chunk = max(3 * top, 50)
+    kept: list[int] = []
+    customers: list[int] = []
+    start = 0
+    while len(kept) < top and start < len(ranked):
+        rows = ranked.iloc[start : start + chunk]
+        for position, n in enumerate(itemsets.together_customers(con, encoded, key_lists(rows)), start=start):
+            if n >= smallest and len(kept) < top:
+                kept.append(position)
+                customers.append(n)
+        start += chunk
+    examined = kept[-1] + 1 if len(kept) == top else len(ranked)
+    return ranked.iloc[kept], customers, examined - len(kept)
+
+
+def evidence_of(
+    con: duckdb.DuckDBPyConnection,
+    encoded: BasketItems,
+    top: pd.DataFrame,
+    together_customers: list[int],
+    pairs: pd.DataFrame,
+    model: Complementarity | None,
+    margins: dict[tuple[str, ...], float | None],
+) -> tuple[BundleCandidate, ...]:
+    """The full evidence of the few candidates shown."""
+    keys = key_lists(top)
+    shared = itemsets.shared_customers(con, encoded, keys)
+    pair_lookup = {frozenset((a, b)): int(t) for a, b, t in zip(pairs["a"], pairs["b"], pairs["together"], strict=True)}
+    n_item, meta = encoded.item_baskets(), item_columns(encoded)
+    rows = zip(keys, top["together"], top["items"], together_customers, shared, strict=True)
+    return tuple(
+        build_candidate(encoded, meta, k, subset_counts(n_item, k, int(together), pair_lookup), model, buyers,
+                        customers, margins.get(items))
+        for k, together, items, buyers, customers in rows
+    )

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 
 from engine import store
-from engine.bundles import copurchase
+from engine.bundles import copurchase, itemsets
 from engine.bundles.candidates import BundleResult
 from engine.bundles.complementarity import load_complementarity
 from engine.bundles.copurchase import Segment
@@ -91,7 +91,7 @@ def pair_matrix(
     meta = encoded.items.set_index("item").loc[chosen] if chosen else encoded.items.head(0)
     if metric == "lift":
         keys = meta["k"].astype(int).tolist()
-        together = copurchase.pair_counts_among(con, encoded, keys)
+        together = itemsets.pair_counts_among(con, encoded, keys)
         n_item = encoded.item_baskets()
         by_pair = {
             frozenset((a, b)): t for a, b, t in zip(together["a"], together["b"], together["together"], strict=True)

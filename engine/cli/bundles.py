@@ -52,6 +52,10 @@ def bundles(
     rank_by: Annotated[RankBy, typer.Option("--rank-by", help="Ranking (default: margin, else model, else score).")] = (
         RankBy.default
     ),
+    margin_pool: Annotated[
+        int, typer.Option("--margin-pool", help="Candidates the pricing optimizer prices (the rest show no margin).",
+                          min=0)
+    ] = 20,
     db: DbOption = DEFAULT_DB,
     as_json: JsonOption = False,
 ) -> None:
@@ -70,6 +74,7 @@ def bundles(
         search=search,
         across_categories=across_categories,
         rank_by=rank_by.value,
+        margin_pool=margin_pool,
     )
     result = find_bundles(open_store(db), dataset, query)
     if as_json:
