@@ -59,7 +59,7 @@ def sums_both_ways(con, items, prices, weeks, segment, run):
     bundle = B.open_bundle(con, "sample", list(items), B.Segment.parse(segment), run)
     table = query.cached_table(con, bundle, bundle.run.run_id)
     n_seg = len(bundle.segment_values)
-    sql = query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg)
+    sql = query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg, len(bundle.items))
     data = load_demand(con, "sample", list(items), B.Segment.parse(segment), run)
     return sql, data.sums(data.customer_prices(prices), weeks), bundle
 

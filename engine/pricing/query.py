@@ -78,7 +78,8 @@ rest AS (
     SELECT *, list_transform(list_slice(option_u, 1, len(option_u) - 1), lambda x: exp(x - top)) AS rest_w
     FROM scaled
 )
-SELECT segment_code::USMALLINT AS segment_code, bucket::USMALLINT AS bucket,
+SELECT segment_code::USMALLINT AS segment_code,
+       (segment_code * $buckets + bucket)::USMALLINT AS group_key,   -- one small key: a fast GROUP BY
        trips_per_week AS trips,
        trips_per_week / bundle_price_coefficient AS trips_over_b,
        exp(option_u[-1] - top) AS full_weight,
@@ -96,7 +97,7 @@ FROM rest
 
 # Raw sums (demand.RAW_FIELDS, in order) per segment and bucket at the bound per-segment prices.
 AGGREGATE = """
-SELECT segment_code, bucket,
+SELECT group_key,
        count(*)::DOUBLE AS customers,
        sum(trips) AS trips,
        sum(CASE WHEN bundle_on THEN full_share ELSE 0 END) AS bundle_share,
@@ -104,10 +105,10 @@ SELECT segment_code, bucket,
        sum(CASE WHEN bundle_on THEN full_share * price ELSE 0 END) AS bundle_revenue,
        sum(trips_rest_revenue * inv) AS rest_revenue,
        sum(trips_rest_margin * inv) AS rest_margin,
-       sum(trips_rest_units_1 * inv) AS rest_units_1,
-       sum(trips_rest_units_2 * inv) AS rest_units_2,
-       sum(trips_rest_units_3 * inv) AS rest_units_3,
-       sum(trips_rest_units_4 * inv) AS rest_units_4,
+       {rest_units_1} AS rest_units_1,
+       {rest_units_2} AS rest_units_2,
+       {rest_units_3} AS rest_units_3,
+       {rest_units_4} AS rest_units_4,
        sum(surplus) AS surplus,
        count(*) FILTER (WHERE surplus * $weeks >= $better_off_min)::DOUBLE AS better_off,
        sum(CASE WHEN bundle_on THEN 1 - exp(-$weeks * full_share) ELSE 0 END) AS buyers
@@ -123,8 +124,11 @@ FROM (
         )
     )
 )
-GROUP BY segment_code, bucket
+GROUP BY group_key
 """
+# Stand-alone units of slot k: summed for the bundle's own slots, a constant 0 for empty slots.
+SLOT_UNITS = "sum(trips_rest_units_{k} * inv)"
+EMPTY_SLOT = "0.0"
 
 _lock = threading.Lock()
 _tables: OrderedDict[tuple[int, str], None] = OrderedDict()  # (id(con), table) in use order
@@ -160,7 +164,13 @@ def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 
 def aggregate(
-    con: duckdb.DuckDBPyConnection, table: str, sum_of_parts: float, prices: list[float], weeks: float, n_segments: int
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    sum_of_parts: float,
+    prices: list[float],
+    weeks: float,
+    n_segments: int,
+    n_items: int = 4,
 ) -> np.ndarray:
     """Raw sums (n_segments, BUCKETS, len(RAW_FIELDS)) at per-segment ``prices`` (warm path)."""
     params = {
@@ -171,15 +181,21 @@ def aggregate(
         "no_discount_tolerance": NO_DISCOUNT_TOLERANCE,
     }
     with con.cursor() as cur:
-        rows = np.array(cur.execute(AGGREGATE.format(table=_checked(table)), params).fetchall(), dtype=np.float64)
-    out = np.zeros((n_segments, P.BUCKETS, len(RAW_FIELDS)))
+        rows = np.array(cur.execute(_aggregate_sql(table, n_items), params).fetchall(), dtype=np.float64)
+    out = np.zeros((n_segments * P.BUCKETS, len(RAW_FIELDS)))
     if len(rows):
-        out[rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)] = rows[:, 2:]
-    return out
+        out[rows[:, 0].astype(np.int64)] = rows[:, 1:]
+    return out.reshape(n_segments, P.BUCKETS, len(RAW_FIELDS))
+
+
+def _aggregate_sql(table: str, n_items: int) -> str:
+    """``AGGREGATE`` for ``table`` with the unit sums of the bundle's ``n_items`` slots only."""
+    slots = {f"rest_units_{k}": SLOT_UNITS.format(k=k) if k <= n_items else EMPTY_SLOT for k in range(1, 5)}
+    return AGGREGATE.format(table=_checked(table), **slots)
 
 
 def aggregate_without_bundle(
-    con: duckdb.DuckDBPyConnection, table: str, sum_of_parts: float, n_segments: int
+    con: duckdb.DuckDBPyConnection, table: str, sum_of_parts: float, n_segments: int, n_items: int = 4
 ) -> np.ndarray:
     """Raw sums with no bundle (every price above the sum of the parts), memoized per table."""
     key = (id(con), table)
@@ -187,7 +203,7 @@ def aggregate_without_bundle(
         cached = _before.get(key)
     if cached is None:
         # Without a bundle nobody gains surplus, so better_off and buyers are 0 at any horizon.
-        cached = aggregate(con, table, sum_of_parts, [sum_of_parts + 1.0] * n_segments, 1.0, n_segments)
+        cached = aggregate(con, table, sum_of_parts, [sum_of_parts + 1.0] * n_segments, 1.0, n_segments, n_items)
         with _lock:
             _before[key] = cached
     return cached

@@ -124,8 +124,9 @@ def project_bundle(
     def sums(run_id: str, retry: bool = True) -> tuple[np.ndarray, np.ndarray]:
         table = query.cached_table(con, bundle, run_id)
         try:
-            return (query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg),
-                    query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg))
+            n_items = len(bundle.items)
+            return (query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg, n_items),
+                    query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg, n_items))
         except duckdb.CatalogException:
             if not retry:
                 raise
