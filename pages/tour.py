@@ -18,9 +18,10 @@ DEFAULT_DATASET = "completejourney"
 def step_business(story) -> None:
     st.markdown(f"**{story.dataset}**: what customers bought, at a glance.")
     shown = ["revenue", "baskets", "aov", "customers", "discount_rate", "gross_margin"]
-    for column, name in zip(st.columns(len(shown)), shown, strict=True):
-        d = kpi.KPI_DEFINITIONS[name]
-        column.metric(d.label, display.format_kpi(story.kpis[name], d.unit), help=d.formula, border=True)
+    for row in (shown[:3], shown[3:]):
+        for column, name in zip(st.columns(len(row)), row, strict=True):
+            d = kpi.KPI_DEFINITIONS[name]
+            column.metric(d.label, display.format_kpi(story.kpis[name], d.unit), help=d.formula, border=True)
     st.caption("Full KPI charts, trends and breakdowns: the KPI overview page.")
 
 
@@ -70,11 +71,12 @@ def step_effect(story) -> None:
     shown = [("take_rate", "Take rate", "percent"), ("incremental_margin", "Incremental margin", "money"),
              ("incremental_revenue", "Incremental revenue", "money"), ("cannibalized_revenue", "Cannibalized", "money"),
              ("consumer_surplus_change", "Customer surplus", "money"), ("share_better_off", "Better off", "percent")]
-    for column, (name, label, kind) in zip(st.columns(len(shown)), shown, strict=True):
-        f = figures[name]
-        fmt = charts.percent if kind == "percent" else charts.money
-        column.metric(label, fmt(f.value), border=True)
-        column.caption(f"band {fmt(f.low)} – {fmt(f.high)}")
+    for row in (shown[:3], shown[3:]):
+        for column, (name, label, kind) in zip(st.columns(len(row)), row, strict=True):
+            f = figures[name]
+            fmt = charts.percent if kind == "percent" else charts.money
+            column.metric(label, fmt(f.value), border=True)
+            column.caption(f"band {fmt(f.low)} – {fmt(f.high)}")
     st.caption(f"Over {decision.weeks:g} weeks at the recommended price. Explore other prices: the Pricing studio.")
 
 
