@@ -72,3 +72,21 @@ def test_scenario_outcomes_price_each_customer_by_segment(sample):
     assert sorted(outcomes.price.unique()) == sorted(prices.values())
     assert outcomes.discount_pct.max() == pytest.approx(100 * (1 - 5.0 / 7.0))
     assert scenarios.FIGURES  # the scenario figures the outcomes come from
+
+
+def test_pricing_by_a_sensitive_attribute_needs_consent(sample):
+    from engine.pricing.bundle import default_segment_attribute
+    from engine.pricing.optimize import optimize_price
+    from engine.pricing.whatif import project_bundle
+
+    items = ["P0032", "P0047"]
+    with pytest.raises(DataError, match="sensitive"):
+        optimize_price(sample, "sample", items, "income_band")
+    with pytest.raises(DataError, match="sensitive"):
+        project_bundle(sample, "sample", items, 4.0, "income_band=Under 25K")
+    # Figures broken down by income at one price are analysis, not pricing: allowed.
+    assert project_bundle(sample, "sample", items, 4.0, "income_band").segments
+    assert default_segment_attribute(sample, "sample") not in fairness.sensitive_attributes(sample)
+    store.set_setting(sample, "allow_sensitive_segments", True)
+    assert optimize_price(sample, "sample", items, "income_band").segment.attribute == "income_band"
+    assert default_segment_attribute(sample, "sample") == "income_band"

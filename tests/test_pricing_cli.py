@@ -23,6 +23,7 @@ def db(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "studio.duckdb"
     con = store.connect(path)
     synthetic.ingest_sample(con, "sample")
+    store.set_setting(con, "allow_sensitive_segments", True)  # these tests price by income on purpose
     con.close()
     return path
 

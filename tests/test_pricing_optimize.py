@@ -24,6 +24,7 @@ def markets(tmp_path_factory):
     shelf price and every customer more price sensitive (beta + 1), in the true parameters."""
     con = store.connect(tmp_path_factory.mktemp("optimize") / "studio.duckdb")
     synthetic.ingest_sample(con, "sample")
+    store.set_setting(con, "allow_sensitive_segments", True)  # these tests price by income on purpose
     synthetic.ingest_sample(con, "rich")
     with store.dataset_cursor(con, "rich") as cur:
         cur.execute("UPDATE model_items SET unit_cost = round(0.35 * regular_price, 2) WHERE run_id = 'truth'")
@@ -63,10 +64,10 @@ def test_optimizer_reaches_90_percent_of_the_true_optimum_on_complement_pairs(ma
             decision = optimize_price(markets, dataset, items, guardrails=LOOSE, weeks=WEEKS, run="truth")
             gain = decision.incremental_margin
             report.append((dataset, items, price, true_gain, decision.price, gain))
-            assert gain >= 0.9 * true_gain - 1e-9, report[-1]
             if true_gain >= MIN_GAIN_PCT / 100 * margin_before:
                 assert decision.discount_pays, report[-1]
-            else:  # the truth says no discount pays
+                assert gain >= 0.9 * true_gain - 1e-9, report[-1]
+            else:  # the truth says no discount pays (or a negligible one, under MIN_GAIN_PCT of the margin)
                 assert not decision.discount_pays and decision.price == pytest.approx(decision.projection.sum_of_parts)
                 assert decision.recommendation.startswith("Do not discount")
     paying = [r for r in report if r[0] == "rich"]

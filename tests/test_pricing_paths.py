@@ -50,6 +50,7 @@ def add_trained_run(con, dataset: str, run_id: str = "trained_a", seed: int = 1)
 def sample_con(tmp_path_factory):
     con = store.connect(tmp_path_factory.mktemp("paths") / "studio.duckdb")
     synthetic.ingest_sample(con, "sample")
+    store.set_setting(con, "allow_sensitive_segments", True)  # these tests price by income on purpose
     add_trained_run(con, "sample")
     yield con
     con.close()

@@ -17,6 +17,7 @@ from engine.sources import synthetic
 def con(tmp_path_factory):
     connection = store.connect(tmp_path_factory.mktemp("population") / "studio.duckdb")
     synthetic.ingest_sample(connection, "sample")
+    store.set_setting(connection, "allow_sensitive_segments", True)  # these tests price by income on purpose
     yield connection
     connection.close()
 

@@ -174,9 +174,14 @@ def attributes(cur: duckdb.DuckDBPyConnection) -> list[str]:
 
 def default_segment_attribute(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
     """The attribute per-segment pricing uses when none is asked: income if there is one, else
-    the first attribute (alphabetically); None when customers have no attributes."""
+    the first attribute (alphabetically); None when customers have no attributes. Sensitive
+    attributes (engine.fairness) only when the analyst allowed them as pricing segments."""
+    from engine.fairness import sensitive_attributes
+
     with model_cursor(con, dataset) as (cur, _):
         names = attributes(cur)
+    if not store.get_setting(con, "allow_sensitive_segments"):  # personal data only with consent
+        names = [name for name in names if name not in sensitive_attributes(con)]
     income = [name for name in names if "income" in name.lower()]
     return (income or names or [None])[0]
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import DataError
+from engine.fairness import check_pricing_segment
 from engine.pricing import bundle as B
 from engine.pricing import search, solver, strategies
 from engine.pricing.guardrails import BindingConstraint, Guardrails, Strategy
@@ -121,6 +122,7 @@ def optimize_price(
     if not weeks > 0:
         raise DataError(f"the horizon must be a positive number of weeks; found {weeks}")
     segment = segment if isinstance(segment, B.Segment) else B.Segment.parse(segment)
+    check_pricing_segment(con, segment.attribute)  # sensitive attributes need the analyst's consent
     guardrails = guardrails or Guardrails()
     per_segment = bool(segment.attribute) and segment.value is None
     attribute = segment.attribute or (B.default_segment_attribute(con, dataset) if compare else None)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import DataError
+from engine.fairness import check_pricing_segment
 from engine.pricing import bundle as B
 from engine.pricing import figures as F
 from engine.pricing import query, uncertainty
@@ -117,6 +118,8 @@ def project_bundle(
     if not weeks > 0:
         raise DataError(f"the horizon must be a positive number of weeks; found {weeks}")
     segment = segment if isinstance(segment, B.Segment) else B.Segment.parse(segment)
+    if segment.value is not None or isinstance(price, Mapping):  # priced by segment: consent for personal data
+        check_pricing_segment(con, segment.attribute)
     bundle = B.open_bundle(con, dataset, items, segment, run)
     prices = segment_prices(bundle, price)
     n_seg = len(bundle.segment_values)
