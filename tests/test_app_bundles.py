@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from engine import store
 from engine.bundles import BundleQuery, find_bundles
 from engine.sources import synthetic
+from tests.app_support import chromium_page, require_chromium, served_app
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -92,60 +93,25 @@ def test_builder_describes_and_prices_four_items(app):
     assert app.session_state["bundle_items"] == ["P0024", "P0032", "P0047", "P0011"]
 
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 def test_bundles_page_in_a_real_browser(tmp_path):
     """Served headless, reached through the navigation: table, heatmap and no exception."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()
     db = tmp_path / "studio.duckdb"
     con = store.connect(db)
     synthetic.ingest_sample(con, "sample")
     expected = find_bundles(con, "sample", BundleQuery(top=20)).candidates[0].names
     con.close()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        env={**os.environ, "STUDIO_DB": str(db)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.goto(f"http://127.0.0.1:{port}/")
-            # Until app.py has run once, Streamlit shows its own pages/ discovery: wait for the router's page.
-            page.get_by_role("heading", name="KPI overview").wait_for(timeout=60_000)
-            page.get_by_role("link", name="Bundles").click()
-            page.get_by_role("heading", name="Bundles").wait_for(timeout=60_000)
-            page.get_by_text("candidates pass the filters").wait_for(timeout=60_000)
-            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
-            page.wait_for_selector("[role=gridcell]", state="attached", timeout=60_000)  # the grid's ARIA mirror
-            cells = [cell.text_content() for cell in page.locator("[role=gridcell]").all()]
-            assert " + ".join(expected) in cells
-            assert page.locator('[data-testid="stPlotlyChart"]').count() == 1
-            assert page.locator('[data-testid="stException"]').count() == 0
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with served_app(db, tmp_path / "server.log") as base, chromium_page(1400, 1600) as page:
+        page.goto(f"{base}/")
+        # Until app.py has run once, Streamlit shows its own pages/ discovery: wait for the router's page.
+        page.get_by_role("heading", name="KPI overview").wait_for(timeout=60_000)
+        page.get_by_role("link", name="Bundles").click()
+        page.get_by_role("heading", name="Bundles").wait_for(timeout=60_000)
+        page.get_by_text("candidates pass the filters").wait_for(timeout=60_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+        page.wait_for_selector("[role=gridcell]", state="attached", timeout=60_000)  # the grid's ARIA mirror
+        cells = [cell.text_content() for cell in page.locator("[role=gridcell]").all()]
+        assert " + ".join(expected) in cells
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == 1
+        assert page.locator('[data-testid="stException"]').count() == 0

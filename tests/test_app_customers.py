@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import store
-from engine.sources import synthetic
-
-
-@pytest.fixture
-def app_db(tmp_path, monkeypatch):
-    db = tmp_path / "studio.duckdb"
-    con = store.connect(db)
-    synthetic.ingest_sample(con, "sample")
-    con.close()
-    monkeypatch.setenv("STUDIO_DB", str(db))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield db
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def open_customers() -> AppTest:
@@ -31,7 +14,7 @@ def open_customers() -> AppTest:
     return at
 
 
-def test_demographic_profile_then_rfm_and_clusters(app_db):
+def test_demographic_profile_then_rfm_and_clusters(sample_app_db):
     at = open_customers()
     assert at.title[0].value == "Customers"
     assert len(at.get("plotly_chart")) == 2  # revenue and (truth run) price sensitivity
@@ -47,7 +30,7 @@ def test_demographic_profile_then_rfm_and_clusters(app_db):
     assert not at.exception and len(at.dataframe[0].value) == 3
 
 
-def test_privacy_settings_suppress_small_groups(app_db):
+def test_privacy_settings_suppress_small_groups(sample_app_db):
     at = open_customers()
     at.number_input(key="privacy_k").set_value(200)
     at.button[-1].click().run()  # the form's submit button
@@ -56,5 +39,5 @@ def test_privacy_settings_suppress_small_groups(app_db):
     table = at.dataframe[0].value
     small = table[table.customers.isna()]
     assert len(small) > 0 and (small.suppressed.str.contains("fewer than 200")).all()
-    con = store.connect(app_db)
+    con = store.connect(sample_app_db)
     assert store.get_setting(con, "min_group_size") == 200

@@ -13,6 +13,7 @@ from engine.pricing.guardrails import Guardrails
 from engine.pricing.optimize import optimize_price
 from engine.pricing.whatif import project_bundle
 from engine.sources import synthetic
+from tests.app_support import chromium_page, require_chromium, served_app
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ITEMS = ["P0017", "P0043"]
@@ -116,61 +117,26 @@ def test_a_dataset_without_a_model_is_explained_not_an_error(db):
     assert "has no choice model yet" in at.info[0].value
 
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
-def test_pricing_studio_in_a_real_browser(db):
+def test_pricing_studio_in_a_real_browser(db, tmp_path):
     """Served headless on the sample: the slider moves the projection, the optimizer answers."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from playwright.sync_api import sync_playwright
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", APP, "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        env={**os.environ, "STUDIO_DB": str(db)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 2400})
-            page.goto(f"http://127.0.0.1:{port}/pricing")
-            page.get_by_role("heading", name="Pricing studio").wait_for(timeout=120_000)
-            caption = page.get_by_text("% off ·")
-            caption.wait_for(timeout=120_000)
-            page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
-            before = caption.inner_text()
-            assert before.split("% off")[0].replace(".", "").isdigit()
-            page.get_by_role("slider").first.focus()
-            for _ in range(20):
-                page.keyboard.press("ArrowLeft")  # 20 cents cheaper
-            page.wait_for_function(f"!document.body.innerText.includes({before!r})", timeout=60_000)
-            assert page.locator('[data-testid="stMetric"]').count() == 6
-            assert page.locator(".js-plotly-plot").count() >= 2
-            page.get_by_role("button", name="Optimize price").click()
-            page.get_by_text("Strategies side by side").wait_for(timeout=120_000)
-            verdict = page.get_by_text("Do not discount").count() + page.get_by_text("Offer the bundle at").count()
-            assert verdict >= 1
-            assert page.locator('[data-testid="stException"]').count() == 0
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    require_chromium()
+    with served_app(db, tmp_path / "server.log") as base, chromium_page(1400, 2400) as page:
+        page.goto(f"{base}/pricing")
+        page.get_by_role("heading", name="Pricing studio").wait_for(timeout=120_000)
+        caption = page.get_by_text("% off ·")
+        caption.wait_for(timeout=120_000)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+        before = caption.inner_text()
+        assert before.split("% off")[0].replace(".", "").isdigit()
+        page.get_by_role("slider").first.focus()
+        for _ in range(20):
+            page.keyboard.press("ArrowLeft")  # 20 cents cheaper
+        page.wait_for_function(f"!document.body.innerText.includes({before!r})", timeout=60_000)
+        assert page.locator('[data-testid="stMetric"]').count() == 6
+        assert page.locator(".js-plotly-plot").count() >= 2
+        page.get_by_role("button", name="Optimize price").click()
+        page.get_by_text("Strategies side by side").wait_for(timeout=120_000)
+        verdict = page.get_by_text("Do not discount").count() + page.get_by_text("Offer the bundle at").count()
+        assert verdict >= 1
+        assert page.locator('[data-testid="stException"]').count() == 0

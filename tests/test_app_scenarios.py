@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import scenarios, store
@@ -11,19 +10,13 @@ from engine.sources import synthetic
 
 
 @pytest.fixture
-def app_db(tmp_path, monkeypatch):
-    db = tmp_path / "studio.duckdb"
-    con = store.connect(db)
-    synthetic.ingest_sample(con, "sample")
+def app_db(sample_app_db):
+    """The sample with two saved scenarios."""
+    con = store.connect(sample_app_db)
     scenarios.price_scenario(con, "sample", "Deal A", ["P0032", "P0047"], price=4.2, notes="first")
     scenarios.price_scenario(con, "sample", "Deal B", ["P0032", "P0047"], price=3.9)
     con.close()
-    monkeypatch.setenv("STUDIO_DB", str(db))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield db
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    return sample_app_db
 
 
 def open_page(path: str) -> AppTest:

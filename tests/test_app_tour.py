@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import kpi, store
-from engine.sources import synthetic
 from engine.tour import tour_story
 
 
-@pytest.fixture
-def app_db(tmp_path, monkeypatch):
-    db = tmp_path / "studio.duckdb"
-    con = store.connect(db)
-    synthetic.ingest_sample(con, "sample")
-    con.close()
-    monkeypatch.setenv("STUDIO_DB", str(db))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield db
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def test_tour_walks_through_every_step(app_db):
+def test_tour_walks_through_every_step(sample_app_db):
     at = AppTest.from_file("../app.py", default_timeout=300).run()
     at.switch_page("pages/tour.py").run()
     assert not at.exception and at.title[0].value == "Guided tour"
-    story = tour_story(store.connect(app_db), "sample")
+    story = tour_story(store.connect(sample_app_db), "sample")
     revenue = next(m.value for m in at.metric if m.label == kpi.KPI_DEFINITIONS["revenue"].label)
     assert revenue.replace("$", "").replace(",", "").startswith(str(int(story.kpis["revenue"]))[:3])
     seen = []

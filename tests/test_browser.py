@@ -12,21 +12,16 @@ Skipped with a reason where chromium is missing, except under CI, where it must 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.app_support import chromium_page, require_chromium, served_app
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "screenshots"
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
 # (url path, heading): later pages add themselves here.
 PAGES = [
     ("", "KPI overview"),
@@ -41,79 +36,19 @@ FIRST_LAUNCH_S = 600  # the first page load ingests The Complete Journey on a bu
 PAGE_S = 120
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``streamlit run app.py`` on a free port with an empty database; yields the base URL."""
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("the browser test must run under CI: install Debian's chromium (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium); CI runs this test")
+    require_chromium()
     folder = tmp_path_factory.mktemp("browser")
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    env = dict(os.environ, STUDIO_DB=str(folder / "studio.duckdb"))
-    with open(folder / "server.log", "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_healthy(base, process, folder / "server.log")
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def wait_until_healthy(base: str, process: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"streamlit exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as answer:
-                if answer.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"streamlit did not answer /_stcore/health within {timeout_s} s: {log.read_text()[-2000:]}")
+    with served_app(folder / "studio.duckdb", folder / "server.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser_page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        )
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    with chromium_page() as page:
         yield page
-        browser.close()
 
 
 def open_and_wait(page, url: str, heading: str, timeout_s: float) -> None:
