@@ -11,6 +11,7 @@ PAGES = [
     st.Page("pages/overview.py", title="KPI overview", icon=":material/monitoring:", default=True),
     st.Page("pages/bundles.py", title="Bundles", icon=":material/shopping_basket:"),
     st.Page("pages/pricing.py", title="Pricing studio", icon=":material/price_change:"),
+    st.Page("pages/model.py", title="Model", icon=":material/model_training:"),
     st.Page("pages/scenarios.py", title="Scenarios", icon=":material/bookmarks:"),
     st.Page("pages/customers.py", title="Customers", icon=":material/groups:"),
     st.Page("pages/tour.py", title="Guided tour", icon=":material/tour:"),

@@ -105,7 +105,24 @@ def bench_bundles(repeat: int = 3) -> dict[str, float]:
     return {name: round(value, 3) for name, value in figures.items()}
 
 
-BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi, bench_bundles, bench_pricing]
+def bench_training() -> dict[str, float]:
+    """Choice-model training throughput on the Complete Journey at the default model size:
+    the Lightning loop vs a plain PyTorch loop over the same model and tensors."""
+    from engine.model.config import ModelConfig
+    from engine.model.features import build_features
+    from engine.model.speed import training_throughput
+    from engine.sources import completejourney
+
+    with tempfile.TemporaryDirectory() as folder:
+        con = store.connect(Path(folder) / "bench.duckdb")
+        completejourney.ingest(con, "bench_cj")
+        with store.dataset_cursor(con, "bench_cj") as cur:
+            data = build_features(cur, ModelConfig())
+        con.close()
+    return training_throughput(data, ModelConfig())
+
+
+BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi, bench_training, bench_bundles, bench_pricing]
 
 
 def run_all() -> dict[str, float]:

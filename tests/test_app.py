@@ -22,6 +22,7 @@ PAGES = [
     ("pages/overview.py", "KPI overview"),
     ("pages/bundles.py", "Bundles"),
     ("pages/pricing.py", "Pricing studio"),
+    ("pages/model.py", "Model"),
     ("pages/scenarios.py", "Scenarios"),
     ("pages/customers.py", "Customers"),
     ("pages/tour.py", "Guided tour"),

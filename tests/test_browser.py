@@ -27,6 +27,7 @@ PAGES = [
     ("", "KPI overview"),
     ("bundles", "Bundles"),
     ("pricing", "Pricing studio"),
+    ("model", "Model"),
     ("scenarios", "Scenarios"),
     ("customers", "Customers"),
     ("tour", "Guided tour"),

@@ -1,0 +1,119 @@
+"""Model commands: train, evaluate, runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine.cli import DbOption, JsonOption, app, emit, open_store
+from engine.errors import ModelError
+from engine.store import DEFAULT_DB, check_dataset_name
+
+OptionalDataset = Annotated[str | None, typer.Option("--dataset", help="Dataset to prepare, train and register.")]
+RunDirOption = Annotated[
+    Path | None, typer.Option("--run-dir", help="Train an already prepared run folder only (no database access).")
+]
+ProgressOption = Annotated[str, typer.Option("--progress", help="'jsonl': one JSON progress line per step group on stdout.")]
+
+
+@app.command("train")
+def train(
+    dataset: OptionalDataset = None,
+    run_dir: RunDirOption = None,
+    db: DbOption = DEFAULT_DB,
+    level: Annotated[str | None, typer.Option("--level", help="product | category")] = None,
+    catalog_size: Annotated[int | None, typer.Option("--catalog-size", help="Top-N items by baskets.")] = None,
+    max_epochs: Annotated[int | None, typer.Option("--max-epochs")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    holdout_weeks: Annotated[int | None, typer.Option("--holdout-weeks", help="Last W weeks held out.")] = None,
+    accelerator: Annotated[str, typer.Option("--accelerator", help="auto | cpu | gpu")] = "auto",
+    devices: Annotated[int, typer.Option("--devices", help="Devices (processes) per node.")] = 1,
+    num_nodes: Annotated[int, typer.Option("--num-nodes")] = 1,
+    strategy: Annotated[str, typer.Option("--strategy", help="auto | ddp | ...")] = "auto",
+    progress: ProgressOption = "none",
+    as_json: JsonOption = False,
+) -> None:
+    """Train the choice model: prepare features, fit with Lightning, evaluate, register the run."""
+    from engine.model.config import ModelConfig
+    from engine.model.runs import prepare_run, register_run
+    from engine.model.train import fit_run, result_from_folder
+
+    if progress not in ("none", "jsonl"):
+        raise ModelError(f"--progress must be 'none' or 'jsonl'; found {progress!r}")
+    if (dataset is None) == (run_dir is None):
+        raise ModelError("give either --dataset NAME (prepare, train, register) or --run-dir DIR (train a prepared run)")
+    stream = sys.stdout if progress == "jsonl" else None
+    fit_options = {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy}
+    if run_dir is not None:
+        result = fit_run(run_dir.resolve(), stream=stream, **fit_options)
+        if result is not None:  # other DDP ranks print nothing
+            emit(result.to_json(), as_json)
+        return
+    con = open_store(db)
+    config = ModelConfig().replace(
+        level=level, catalog_size=catalog_size, max_epochs=max_epochs, seed=seed, holdout_weeks=holdout_weeks
+    )
+    folder = prepare_run(con, check_dataset_name(dataset), config, db)
+    if devices > 1 or num_nodes > 1 or "ddp" in strategy:
+        # DDP re-launches the command line in each process: launch one that reads only the folder.
+        command = [sys.executable, "-m", "engine", "train", "--run-dir", str(folder), "--progress", progress]
+        for option, value in fit_options.items():
+            command += ["--" + option.replace("_", "-"), str(value)]
+        completed = subprocess.run(command, stdout=None if stream else subprocess.DEVNULL, env=os.environ.copy())
+        if completed.returncode != 0:
+            raise ModelError(f"multi-process training of run {folder.name} failed (exit {completed.returncode}); see its messages above")
+        result = result_from_folder(folder)
+    else:
+        result = fit_run(folder, stream=stream, **fit_options)
+    if result.status == "trained":
+        register_run(con, dataset, folder)
+    emit(result.to_json(), as_json)
+
+
+@app.command("evaluate")
+def evaluate(
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name.")],
+    run: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest trained run).")] = None,
+    recompute: Annotated[bool, typer.Option("--recompute", help="Recompute from the run folder.")] = False,
+    db: DbOption = DEFAULT_DB,
+    as_json: JsonOption = False,
+) -> None:
+    """Held-out metrics of a run against the baselines (and truth recovery on synthetic data)."""
+    from engine.model.runs import get_run, run_folder, update_metrics
+    from engine.model.train import evaluate_folder
+
+    con = open_store(db)
+    info = get_run(con, check_dataset_name(dataset), run)
+    if info.kind != "trained":
+        raise ModelError(f"run {info.run_id!r} is the {info.kind}, not a trained model; evaluate a trained run")
+    metrics = info.metrics
+    if recompute or "model" not in metrics:
+        metrics = evaluate_folder(run_folder(db, dataset, info.run_id))
+        update_metrics(con, dataset, info.run_id, metrics)
+    result = {"run_id": info.run_id, "dataset": dataset, "level": info.level}
+    result.update({key: metrics[key] for key in ("model", "baselines", "slices") if key in metrics})
+    if "truth" in metrics:
+        result["truth"] = metrics["truth"]
+    emit(result, as_json)
+
+
+@app.command("runs")
+def runs(
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name.")],
+    db: DbOption = DEFAULT_DB,
+    as_json: JsonOption = False,
+) -> None:
+    """The model runs of a dataset, newest first."""
+    from engine.model.runs import list_runs
+
+    rows = [
+        {"run_id": r.run_id, "kind": r.kind, "level": r.level, "created_at": r.created_at, "device": r.device,
+         "seconds": r.seconds}
+        for r in list_runs(open_store(db), check_dataset_name(dataset))
+    ]
+    emit({"dataset": dataset, "runs": rows}, as_json)

@@ -1,0 +1,79 @@
+"""Configuration of one model run: data preparation, network size, training, evaluation.
+
+One frozen dataclass, saved as JSON in the run folder and in ``model_runs.config``; every field
+is a primitive so it round-trips through JSON and Lightning checkpoints (``weights_only``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import ModelError
+
+LEVELS = ("product", "category")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # --- data -------------------------------------------------------------------------------
+    level: str = "product"  # 'product': one item per product; 'category': one item per category
+    catalog_size: int = 2000  # top-N items by baskets in the training window
+    holdout_weeks: int = 8  # the last W weeks are held out for evaluation
+    val_fraction: float = 0.05  # random share of training trips kept for early stopping
+    habit_decay: float = 0.9  # per-trip decay of the Guadagni-Little loyalty (memory ~ 1/(1-a) = 10 trips)
+    season_harmonics: int = 1  # annual Fourier harmonics; 1 year of data cannot pin down more
+    segment_attribute: str = "income_band"  # demographic attribute used to slice elasticities
+    few_baskets: int = 5  # "customers with few training baskets": at most this many trips
+    # --- network ----------------------------------------------------------------------------
+    latent_dim: int = 24  # K: size of theta_h, alpha_i, rho_i
+    demo_hidden: int = 32  # hidden units of g(demographics)
+    # --- training ---------------------------------------------------------------------------
+    negatives: int = 32  # sampled non-purchased catalog items per trip, importance-weighted
+    batch_trips: int = 2048  # trips per batch (~ 2048 x (5 + 32) = 75k scored items)
+    learning_rate: float = 0.02
+    max_epochs: int = 20
+    patience: int = 2  # early stopping on the validation loss
+    # Gaussian-prior (L2) strengths, per training trip; larger means stronger shrinkage to 0.
+    l2_customer: float = 2.0  # free parts of theta_h and beta_customer_h (cold start falls back to g)
+    l2_item: float = 0.5  # alpha_i, rho_i, season, gamma and beta_item deviations
+    seed: int = 0
+    # --- evaluation -------------------------------------------------------------------------
+    eval_negatives: int = 32  # sampled non-purchases per held-out trip for nll and auc
+    eval_seed: int = 12345  # the held-out negatives are the same for the model and the baselines
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ModelError(f"level must be one of {', '.join(LEVELS)}; found {self.level!r}")
+        positive = {
+            "catalog_size": self.catalog_size,
+            "holdout_weeks": self.holdout_weeks,
+            "latent_dim": self.latent_dim,
+            "negatives": self.negatives,
+            "batch_trips": self.batch_trips,
+            "max_epochs": self.max_epochs,
+        }
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ModelError(f"{name} must be a positive whole number; found {value!r}")
+        if not 0.0 < self.habit_decay < 1.0:
+            raise ModelError(f"habit_decay must be between 0 and 1; found {self.habit_decay!r}")
+        if not 0.0 < self.val_fraction < 0.5:
+            raise ModelError(f"val_fraction must be between 0 and 0.5; found {self.val_fraction!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """Build from a JSON dict; unknown keys are an error (a typo would silently do nothing)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ModelError(f"unknown model settings {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with ``changes`` (None values are ignored, so CLI defaults pass through)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
