@@ -39,6 +39,7 @@ class ModelConfig:
     l2_customer: float = 2.0  # free parts of theta_h and beta_customer_h (cold start falls back to g)
     l2_item: float = 0.5  # alpha_i, rho_i, season, gamma and beta_item deviations
     seed: int = 0
+    ensemble: str | None = None  # runs sharing this tag form an ensemble: pricing's uncertainty bands
     # --- evaluation -------------------------------------------------------------------------
     eval_negatives: int = 32  # sampled non-purchases per held-out trip for nll and auc
     eval_seed: int = 12345  # the held-out negatives are the same for the model and the baselines
