@@ -83,3 +83,21 @@ def test_report_is_self_contained_with_charts(sample, tmp_path):
 def test_unknown_format_is_refused(sample, tmp_path):
     with pytest.raises(DataError, match="csv or xlsx"):
         exports.write_price_list(sample, [segmented(sample)], tmp_path / "p.pdf", "pdf")
+
+
+@pytest.mark.browser
+def test_report_opens_in_chromium_with_its_charts_drawn(sample, tmp_path):
+    from tests.app_support import chromium_page, require_chromium
+
+    require_chromium()
+    path = exports.write_report(sample, segmented(sample), tmp_path / "report.html")
+    with chromium_page(1200, 900) as page:
+        page.goto(path.resolve().as_uri())
+        page.get_by_role("heading", name="By income").wait_for(timeout=30_000)
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2", timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() == 2
+        # drawn, not just placed: the price curve has its traces and the bar chart its bars
+        assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
+        assert page.locator(".js-plotly-plot .barlayer .point").count() >= 1
+        assert "personal data" in page.locator(".notice").inner_text()
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
