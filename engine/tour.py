@@ -8,7 +8,6 @@ and the story says so.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import duckdb
@@ -16,10 +15,9 @@ import duckdb
 from engine import kpi, store
 from engine.bundles import BundleQuery, find_bundles
 from engine.errors import StudioError
+from engine.model.runs import latest_run
 from engine.pricing.bundle import pricing_run
 from engine.pricing.optimize import PriceDecision, optimize_price
-
-TRAINED_RUN = "SELECT run_id, metrics FROM model_runs WHERE kind = 'trained' ORDER BY created_at DESC LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -36,12 +34,8 @@ class TourStory:
 
 def trained_run(con: duckdb.DuckDBPyConnection, dataset: str) -> tuple[str | None, dict | None]:
     """The latest trained run of a dataset and its stored metrics (None, None: not trained)."""
-    with store.dataset_cursor(con, dataset) as cur:
-        try:
-            rows = cur.execute(TRAINED_RUN).fetchall()
-        except duckdb.CatalogException:
-            return None, None
-    return (rows[0][0], json.loads(rows[0][1])) if rows else (None, None)
+    run = latest_run(con, dataset)
+    return (run.run_id, run.metrics) if run else (None, None)
 
 
 def tour_story(con: duckdb.DuckDBPyConnection, dataset: str, sample: str = "sample") -> TourStory:
