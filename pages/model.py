@@ -73,7 +73,11 @@ def show_metrics(report: ModelReport) -> None:
     t = report.training
     st.caption(f"Trained on {report.device} in {report.seconds or 0:.0f} s · {t.get('epochs', '?')} epochs · "
                f"{t.get('train_examples_per_s', 0):,.0f} examples/s · best validation loss {t.get('val_loss') or 0:.3f}")
-    st.dataframe(report.metrics.rename(columns=METRIC_LABELS), hide_index=True)
+    left, right = st.columns([3, 1])
+    left.dataframe(report.metrics.rename(columns=METRIC_LABELS), hide_index=True)
+    if not report.validation.empty:
+        right.plotly_chart(px.line(report.validation, x="epoch", y="val_loss", markers=True, height=220,
+                                   title="Validation loss"), width="stretch")
     long = report.metrics.melt(id_vars="scorer", var_name="metric", value_name="value")
     st.plotly_chart(px.bar(long, x="metric", y="value", color="scorer", barmode="group", facet_col="metric",
                            facet_col_spacing=0.06).update_xaxes(matches=None, showticklabels=False)

@@ -72,7 +72,9 @@ class TripTensors:
         basket_item, basket_row, basket_offsets = self.baskets(trips)  # (L,), (L,), (B,)
         sampled = torch.randint(0, I, (B * negatives,), generator=generator, device=self.device)  # (B*Kn,)
         sampled_row = torch.arange(B, device=self.device).repeat_interleave(negatives)  # (B*Kn,)
-        hit = torch.isin(sampled_row * I + sampled, basket_row * I + basket_item)  # (B*Kn,)
+        in_trip = torch.zeros(B, I, dtype=torch.bool, device=self.device)  # (B, I) basket membership
+        in_trip[basket_row, basket_item] = True
+        hit = in_trip[sampled_row, sampled]  # (B*Kn,) a draw that is in the basket
         item = torch.cat([basket_item, sampled])  # (N,)
         row = torch.cat([basket_row, sampled_row])  # (N,)
         n_basket = len(basket_item)

@@ -24,10 +24,13 @@ TOP_PAIRS = 15
 
 
 @torch.no_grad()
-def regular_utilities(network: ChoiceNetwork, data: PreparedData, config: ModelConfig, customers: np.ndarray):
+def regular_utilities(
+    network: ChoiceNetwork, data: PreparedData, config: ModelConfig, customers: np.ndarray,
+    tensors: TripTensors | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """u(h,i) and b(h,i), both (B, I), at the regular price, average season and promotion,
     habits at the end of the data and no basket context (the exported utility)."""
-    tensors = TripTensors(data, config.habit_decay)
+    tensors = tensors or TripTensors(data, config.habit_decay)
     B, I = len(customers), data.n_items
     customer = torch.from_numpy(customers)
     habit = tensors.habit(
@@ -51,10 +54,11 @@ def elasticities_by_segment(network: ChoiceNetwork, data: PreparedData, config: 
     """Own-price elasticity -b * price * (1 - P) of every customer x item, weighted by P
     (the elasticity of the demand there is), summarized by segment as box-plot quantiles."""
     segments = data.customers["segment"].to_numpy()
+    tensors = TripTensors(data, config.habit_decay)
     values, weights, labels = [], [], []
     for start in range(0, data.n_customers, 256):
         chunk = np.arange(start, min(start + 256, data.n_customers))
-        utility, b = regular_utilities(network.eval().cpu(), data, config, chunk)
+        utility, b = regular_utilities(network.eval().cpu(), data, config, chunk, tensors)
         p = 1.0 / (1.0 + np.exp(-utility))  # (B, I)
         values.append((-b * data.regular_price[None, :] * (1.0 - p)).ravel())
         weights.append(p.ravel())

@@ -85,8 +85,12 @@ class ChoiceModule(pl.LightningModule):
     def validation_step(self, batch: ChoiceBatch, batch_idx: int) -> torch.Tensor:
         return self.shared_step(batch, "val")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.config.learning_rate)
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.config.learning_rate)
+        if self.config.lr_decay == 1.0:
+            return optimizer
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.config.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
 
 class TripDataModule(pl.LightningDataModule):

@@ -51,6 +51,7 @@ class TrainingMonitor(pl.Callback):
         self.train_seconds = 0.0
         self.cancelled = False
         self.epochs_run = 0
+        self.val_losses: list[float | None] = []  # one per epoch
         self._epoch_start: float | None = None
         self._last_report = 0.0
         self._fit_start = 0.0
@@ -112,10 +113,12 @@ class TrainingMonitor(pl.Callback):
         )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        if trainer.sanity_checking:
             return
         val_loss = trainer.callback_metrics.get("val_loss")
-        emit_event(self.stream, "epoch", epoch=trainer.current_epoch + 1, val_loss=None if val_loss is None else float(val_loss))
+        self.val_losses.append(None if val_loss is None else float(val_loss))
+        if trainer.is_global_zero:
+            emit_event(self.stream, "epoch", epoch=trainer.current_epoch + 1, val_loss=self.val_losses[-1])
 
 
 def stdout_stream() -> IO[str]:

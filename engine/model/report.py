@@ -27,6 +27,7 @@ class ModelReport:
     device: str | None
     seconds: float | None
     training: dict  # epochs, train_examples_per_s, val_loss, evaluate_seconds
+    validation: pd.DataFrame  # epoch, val_loss
     metrics: pd.DataFrame  # scorer x metric
     slices: pd.DataFrame  # slice, scorer, rows, nll, auc
     calibration: pd.DataFrame  # discount, scorer, purchase_rate (long), plus 'Observed'
@@ -62,6 +63,10 @@ def model_report(run: RunInfo) -> ModelReport:
         device=run.device,
         seconds=run.seconds,
         training=m.get("training", {}),
+        validation=pd.DataFrame(
+            {"epoch": range(1, len(m.get("training", {}).get("val_losses", [])) + 1),
+             "val_loss": m.get("training", {}).get("val_losses", [])}
+        ),
         metrics=metrics,
         slices=pd.DataFrame(slice_rows),
         calibration=pd.DataFrame(calibration_rows, columns=["discount", "scorer", "purchase_rate"]),

@@ -166,7 +166,9 @@ def _fit_run(run_dir, accelerator, devices, num_nodes, strategy, stream) -> Trai
     network = ChoiceModule.load_from_checkpoint(run_dir / CHECKPOINT_FILE, map_location="cpu").network
     metrics = evaluate_network(network, data, config, read_truth(run_dir))
     write_export(network, data, config, run_dir)
-    metrics["training"] = {**result.to_json(), "evaluate_seconds": round(time.perf_counter() - start, 2)}
+    metrics["training"] = {
+        **result.to_json(), "val_losses": monitor.val_losses, "evaluate_seconds": round(time.perf_counter() - start, 2)
+    }
     write_json(run_dir / METRICS_FILE, metrics)
     write_json(run_dir / RUN_FILE, {**record, "status": "trained", "device": device, "seconds": result.seconds})
     emit_event(stream, "done", **result.to_json())
