@@ -206,3 +206,100 @@ def _from_row(payload: str, created_at: datetime, updated_at: datetime) -> Scena
     data["regular_prices"] = tuple(data["regular_prices"])
     data["created_at"], data["updated_at"] = created_at.isoformat(), updated_at.isoformat()
     return Scenario(**data)
+
+
+# ---- from the pricing engine to a scenario, and back
+
+
+def from_projection(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    projection,
+    *,
+    notes: str = "",
+    guardrails: dict | None = None,
+    curve=None,
+) -> Scenario:
+    """A scenario holding a what-if projection (``engine.pricing.whatif.BundleProjection``)."""
+    from engine.fairness import check_pricing_segment
+
+    segment = projection.segment
+    segment_text = None if segment.attribute is None else (
+        f"{segment.attribute}={segment.value}" if segment.value else segment.attribute
+    )
+    total = projection.total
+    figures = {key: total.figures[key].value for key in FIGURES}
+    figures["band"] = {key: [total.figures[key].low, total.figures[key].high] for key in FIGURES}
+    figures["customers"] = total.customers
+    per_segment = {
+        group.segment: {"customers": group.customers, "price": group.price}
+        | {key: group.figures[key].value for key in FIGURES}
+        for group in projection.segments
+    }
+    curve_json = {}
+    if curve is not None:
+        curve_json = {"price": list(curve.prices)} | {k: list(v) for k, v in curve.figures.items() if k in FIGURES}
+    return Scenario(
+        name=check_name(name),
+        dataset=projection.dataset,
+        dataset_version=store.get_dataset(con, projection.dataset).version,
+        run_id=projection.run_id,
+        items=tuple(item.item_id for item in projection.items),
+        item_names=tuple(item.name for item in projection.items),
+        prices={segment_value: float(price) for segment_value, price in projection.prices},
+        regular_prices=tuple(float(item.regular_price) for item in projection.items),
+        segment_attribute=segment_text,
+        guardrails=guardrails or {},
+        figures=figures,
+        segment_figures=per_segment,
+        curve=curve_json,
+        weeks=int(round(projection.weeks)),
+        notes=notes,
+        uses_personal_data=check_pricing_segment(con, segment.attribute),
+    )
+
+
+def price_scenario(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    name: str,
+    items: list[str],
+    *,
+    price: float | dict[str, float] | None = None,
+    segment: str | None = None,
+    notes: str = "",
+    weeks: float = 4.0,
+    guardrails=None,
+    objective: str = "margin",
+) -> Scenario:
+    """Project (at ``price``) or optimize (without one) a bundle and save it as scenario ``name``."""
+    from engine.fairness import check_pricing_segment
+    from engine.pricing.curves import price_curve
+    from engine.pricing.guardrails import Guardrails
+    from engine.pricing.optimize import optimize_price
+    from engine.pricing.whatif import project_bundle
+
+    check_name(name)
+    check_pricing_segment(con, (segment or "").partition("=")[0] or None)
+    rails = guardrails or Guardrails()
+    if price is None:
+        decision = optimize_price(con, dataset, items, segment, objective, rails, weeks)
+        # Without a segment the decision is one price; project it for everyone (the optimizer's own
+        # projection is split by its comparison segment).
+        projection = decision.projection if segment else project_bundle(con, dataset, items, decision.price, None, weeks)
+        kept = decision.guardrails.to_json() | {"objective": objective, "recommendation": decision.recommendation}
+    else:
+        projection = project_bundle(con, dataset, items, price, segment, weeks)
+        kept = {}
+    curve = price_curve(con, dataset, items, None, weeks)
+    return save(con, from_projection(con, name, projection, notes=notes, guardrails=kept, curve=curve))
+
+
+def reproject(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> Scenario:
+    """The same decision (items, prices, segment, horizon) projected on the current data and model."""
+    from engine.pricing.whatif import project_bundle
+
+    price = scenario.prices if len(scenario.prices) > 1 else next(iter(scenario.prices.values()))
+    projection = project_bundle(con, scenario.dataset, list(scenario.items), price, scenario.segment_attribute, scenario.weeks)
+    fresh = from_projection(con, scenario.name, projection, notes=scenario.notes, guardrails=scenario.guardrails)
+    return save(con, replace(fresh, curve=scenario.curve), overwrite=True)

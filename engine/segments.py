@@ -56,9 +56,6 @@ SELECT customer_id, $attribute,
 FROM scored
 """
 
-LATEST_RUN = """
-SELECT run_id FROM model_runs ORDER BY (kind = 'trained') DESC, created_at DESC LIMIT 1
-"""
 RUN_THETAS = "SELECT customer_id, theta FROM model_customers WHERE run_id = $run ORDER BY customer_id"
 INSERT_CLUSTERS = "INSERT INTO customer_attributes SELECT customer_id, $attribute, value FROM clusters"
 
@@ -136,15 +133,12 @@ def build_rfm(con: duckdb.DuckDBPyConnection, dataset: str) -> str:
     return attribute
 
 
-def latest_run(cur: duckdb.DuckDBPyConnection) -> str | None:
+def model_run(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
     """The newest trained run, else the truth of a synthetic market, else None."""
-    exists = cur.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'model_runs'"
-    ).fetchall()[0][0]
-    if not exists:
-        return None
-    rows = cur.execute(LATEST_RUN).fetchall()
-    return rows[0][0] if rows else None
+    from engine.model.runs import list_runs
+
+    runs = list_runs(con, dataset)  # trained runs first, newest first; the truth last
+    return runs[0].run_id if runs else None
 
 
 def build_learned(con: duckdb.DuckDBPyConnection, dataset: str, clusters: int = 5, seed: int = 0) -> str:
@@ -154,8 +148,8 @@ def build_learned(con: duckdb.DuckDBPyConnection, dataset: str, clusters: int = 
     if not 2 <= clusters <= 20:
         raise DataError(f"preference clusters: expected between 2 and 20 clusters, found {clusters}")
     attribute = DERIVED["learned"]
+    run = model_run(con, dataset)
     with store.dataset_cursor(con, dataset) as cur:
-        run = latest_run(cur)
         if run is None:
             raise ModelError(f"dataset {dataset!r} has no model run yet: train the model to get preference clusters")
         thetas = cur.execute(RUN_THETAS, {"run": run}).df()
@@ -179,9 +173,9 @@ def profile(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> Seg
     if attribute not in known:
         raise DataError(f"segment attribute {attribute!r} not in dataset {dataset!r}; expected one of {', '.join(known)}")
     k = int(store.get_setting(con, "min_group_size"))
+    run = model_run(con, dataset)
     with store.dataset_cursor(con, dataset) as cur:
         table = cur.execute(SEGMENT_PROFILE, {"attribute": attribute}).df()
-        run = latest_run(cur)
         quantiles = cur.execute(PRICE_SENSITIVITY, {"run": run, "attribute": attribute}).df() if run else None
     for j, name in enumerate(("p10", "p25", "p50", "p75", "p90")):
         column = f"sensitivity_{name}"

@@ -193,19 +193,23 @@ def schema_of(name: str) -> str:
 def list_datasets(con: duckdb.DuckDBPyConnection) -> list[DatasetInfo]:
     """Every dataset in the registry, by name."""
     with con.cursor() as cur:
-        rows = cur.execute(REGISTRY_LIST).df()
-    return [_info(row) for row in rows.to_dict("records")]
+        result = cur.execute(REGISTRY_LIST)
+        columns = [d[0] for d in result.description]
+        rows = result.fetchall()
+    return [_info(dict(zip(columns, row, strict=True))) for row in rows]
 
 
 def get_dataset(con: duckdb.DuckDBPyConnection, name: str) -> DatasetInfo:
     """The registry row of ``name``; raises ``DatasetNotFound`` naming the datasets there are."""
     check_dataset_name(name)
     with con.cursor() as cur:
-        rows = cur.execute(REGISTRY_ONE, {"name": name}).df()
-    if rows.empty:
+        result = cur.execute(REGISTRY_ONE, {"name": name})
+        columns = [d[0] for d in result.description]
+        rows = result.fetchall()
+    if not rows:
         known = ", ".join(d.name for d in list_datasets(con)) or "none yet"
         raise DatasetNotFound(f"no dataset named {name!r}; datasets in this database: {known}")
-    return _info(rows.to_dict("records")[0])
+    return _info(dict(zip(columns, rows[0], strict=True)))
 
 
 @contextmanager

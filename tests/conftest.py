@@ -31,3 +31,22 @@ def cj_con(tmp_path_factory):
     completejourney.ingest(connection, "completejourney")
     yield connection
     connection.close()
+
+
+@pytest.fixture
+def sample_app_db(tmp_path, monkeypatch):
+    """A database holding only the committed sample, as the app's ``$STUDIO_DB``; fresh st caches."""
+    import streamlit as st
+
+    from engine.sources import synthetic
+
+    db = tmp_path / "studio.duckdb"
+    connection = store.connect(db)
+    synthetic.ingest_sample(connection, "sample")
+    connection.close()
+    monkeypatch.setenv("STUDIO_DB", str(db))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield db
+    st.cache_data.clear()
+    st.cache_resource.clear()

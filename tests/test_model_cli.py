@@ -76,3 +76,26 @@ def test_cli_errors_are_one_line():
     assert missing.returncode == 1 and missing.stderr.startswith("error: ") and missing.stderr.count("\n") == 1
     both = engine("train", "--json")
     assert both.returncode == 1 and "--dataset" in both.stderr and "--run-dir" in both.stderr
+
+
+def test_an_ensemble_of_fits_gives_the_pricing_bands():
+    from engine.pricing.whatif import project_bundle
+
+    db = scratch_dir() / "ensemble" / "studio.duckdb"
+    con = store.connect(db)
+    synthetic.ingest_sample(con, "sample")
+    con.close()
+    trained = engine("train", "--dataset", "sample", "--db", str(db), "--accelerator", "cpu", "--ensemble", "2",
+                     "--max-epochs", "1", "--holdout-weeks", "4", "--json", timeout=600)
+    assert trained.returncode == 0, trained.stderr
+    members = json.loads(trained.stdout)["ensemble"]
+    assert len(members) == 2 and len(set(members)) == 2
+    con = store.connect(db)
+    with store.dataset_cursor(con, "sample") as cur:
+        tags = cur.execute("SELECT DISTINCT json_extract_string(config, '$.ensemble') FROM model_runs WHERE kind = 'trained'").fetchall()
+        seeds = sorted(r[0] for r in cur.execute("SELECT json_extract(config, '$.seed')::INTEGER FROM model_runs WHERE kind = 'trained'").fetchall())
+    assert len(tags) == 1 and tags[0][0] and seeds == [0, 1]
+    projection = project_bundle(con, "sample", ["P0032", "P0047"], 4.0)
+    assert "2" in projection.band and "bootstrap" not in projection.band
+    take = projection.total.figures["take_rate"]
+    assert take.low < take.high  # two different fits disagree a little

@@ -59,8 +59,7 @@ def _jsonable(value: Any) -> Any:
 
 def _register_commands() -> None:
     # Each area adds its commands to ``app`` in its own module.
-    from engine.cli import bench, data, segments  # noqa: F401
-    from engine.cli import model  # noqa: F401
+    from engine.cli import bench, bundles, data, files, kpi, model, pricing, scenarios, segments  # noqa: F401
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -43,12 +44,12 @@ def train(
     num_nodes: Annotated[int, typer.Option("--num-nodes")] = 1,
     strategy: Annotated[str, typer.Option("--strategy", help="auto | ddp | ...")] = "auto",
     progress: ProgressOption = "none",
+    ensemble: Annotated[int, typer.Option("--ensemble", help="Fit N runs (seeds seed..seed+N-1) as one ensemble for uncertainty bands.")] = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Train the choice model: prepare features, fit with Lightning, evaluate, register the run."""
     from engine.model.config import ModelConfig
-    from engine.model.runs import prepare_run, register_run
-    from engine.model.train import fit_run, result_from_folder
+    from engine.model.train import fit_run
 
     if progress not in ("none", "jsonl"):
         raise ModelError(f"--progress must be 'none' or 'jsonl'; found {progress!r}")
@@ -65,6 +66,23 @@ def train(
     config = ModelConfig().replace(
         level=level, catalog_size=catalog_size, max_epochs=max_epochs, seed=seed, holdout_weeks=holdout_weeks
     )
+    if not 1 <= ensemble <= 20:
+        raise ModelError(f"--ensemble must be between 1 and 20 fits; found {ensemble}")
+    members = []
+    tag = f"{dataset}-{uuid.uuid4().hex[:8]}" if ensemble > 1 else None
+    for member in range(ensemble):
+        member_config = config.replace(seed=config.seed + member, ensemble=tag)
+        members.append(_train_one(con, dataset, member_config, db, stream, fit_options, progress))
+    result = members[0] | ({"ensemble": [m["run_id"] for m in members]} if tag else {})
+    emit(result, as_json)
+
+
+def _train_one(con, dataset: str, config, db: Path, stream, fit_options: dict, progress: str) -> dict:
+    """Prepare, fit and register one run; its result as JSON."""
+    from engine.model.runs import prepare_run, register_run
+    from engine.model.train import fit_run, result_from_folder
+
+    devices, num_nodes, strategy = fit_options["devices"], fit_options["num_nodes"], fit_options["strategy"]
     folder = prepare_run(con, check_dataset_name(dataset), config, db)
     if devices > 1 or num_nodes > 1 or "ddp" in strategy:
         # DDP re-launches the command line in each process: launch one that reads only the folder.
@@ -79,7 +97,7 @@ def train(
         result = fit_run(folder, stream=stream, **fit_options)
     if result.status == "trained":
         register_run(con, dataset, folder)
-    emit(result.to_json(), as_json)
+    return result.to_json()
 
 
 @app.command("evaluate")

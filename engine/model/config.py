@@ -43,6 +43,7 @@ class ModelConfig:
     l2_item: float = 0.5  # alpha_i, rho_i, gamma and beta_item deviations
     l2_season: float = 0.5  # season_i: a year of data hardly separates an annual cycle from a trend
     seed: int = 0
+    ensemble: str | None = None  # runs sharing this tag form an ensemble: pricing's uncertainty bands
     # --- evaluation -------------------------------------------------------------------------
     eval_negatives: int = 32  # sampled non-purchases per held-out trip for nll and auc
     eval_seed: int = 12345  # the held-out negatives are the same for the model and the baselines

@@ -62,6 +62,10 @@ class MarketConfig:
     promo_effect: float = 0.6         # eta: utility lift of a displayed product
     known_demographics: float = 0.7   # share of customers whose demographics are known
     gibbs_sweeps: int = 4
+    cost_ratio_low: float = 0.3       # unit cost / regular price, drawn per product in [low, high]: bundle-
+                                      # friendly margins, so that some discounts pay and some do not
+    cost_ratio_high: float = 0.65
+    beta_0: float = 0.2               # base of the price coefficient: b_h = softplus(beta_0 + ...)
 
 
 @dataclass
@@ -90,7 +94,7 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
     alpha = cat_alpha[category] + rng.normal(0.0, 0.3, size=(n_items, dim))  # (I, K)
     regular = np.round(np.exp(rng.normal(np.log(3.0), 0.45, size=n_items)), 1) - 0.01  # (I,) .x9 endings
     regular = np.maximum(regular, 0.49)
-    unit_cost = np.round(regular * rng.uniform(0.55, 0.8, size=n_items), 2)
+    unit_cost = np.round(regular * rng.uniform(config.cost_ratio_low, config.cost_ratio_high, size=n_items), 2)
     lam = rng.normal(-1.5, 0.5, size=n_items)                                # (I,)
 
     # Customers: demographics drive preferences and price sensitivity.
@@ -100,7 +104,7 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
     w_income = rng.normal(0.0, 0.5, size=(len(INCOME_BANDS), dim))
     theta = w_age[age] + w_income[income] + rng.normal(0.0, 0.4, size=(n_cust, dim))  # (H, K)
     beta_income = np.array([0.6, 0.2, -0.2, -0.6])  # lower income, more price sensitive
-    beta = -0.2 + beta_income[income] + rng.normal(0.0, 0.5, size=n_cust)           # (H,)
+    beta = config.beta_0 + beta_income[income] + rng.normal(0.0, 0.5, size=n_cust)           # (H,)
     b = np.log1p(np.exp(beta))                                                       # (H,) softplus
     rate = rng.gamma(4.0, config.trips_per_week / 4.0, size=n_cust)                  # (H,)
 

@@ -1,0 +1,169 @@
+"""Exported model parameters for one bundle: the ONE place the item utility is evaluated.
+
+The utility equation of ``engine.schema.MODEL_DDL`` (DESIGN.md section 4; SHOPPER, Ruiz, Athey
+& Blei 2020), at regular price and with no other basket context::
+
+    u(h,i) = lambda_i + <theta_h, alpha_i> + habit(h,i) - b(h,i) * regular_price_i
+    b(h,i) = softplus(beta_customer_h + beta_item_i)                       (1/currency, > 0)
+    c_ij   = <rho_i, alpha_j> + <rho_j, alpha_i> + pair_ij                 (pair_ij: model_pairs)
+
+is written once, as the SQL macros below, and evaluated in DuckDB over the exported tables with
+the run, the items and the segment as bound parameters. Both projection paths start from the
+relation ``CUSTOMER_UTILITIES``: the SQL path (``engine.pricing.whatif``) embeds it, the
+vectorized path (``load_bundle``) fetches it into numpy arrays.
+
+Items sit in "slots" 1..4 in the order the caller gave them; slots past the bundle size are NULL.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from engine.errors import DataError, ModelError
+from engine.pricing.bundle import Bundle
+
+log = logging.getLogger(__name__)
+
+BUCKETS = 64  # customers are hashed into this many buckets; bands resample buckets (uncertainty.py)
+
+MACROS = """
+CREATE OR REPLACE TEMP MACRO softplus(x) AS greatest(x, 0) + ln(1 + exp(-abs(x)));
+CREATE OR REPLACE TEMP MACRO price_coefficient(beta_customer, beta_item) AS softplus(beta_customer + beta_item);
+CREATE OR REPLACE TEMP MACRO item_utility(theta, beta_customer, habit, popularity, alpha, beta_item, price) AS
+    popularity + list_dot_product(theta, alpha) + habit - price_coefficient(beta_customer, beta_item) * price;
+"""
+
+PAIR_COUPLINGS = """
+WITH chosen AS (
+    SELECT list_position($items, item_id) AS slot, item_id, alpha, rho
+    FROM model_items WHERE run_id = $run AND list_contains($items, item_id)
+)
+SELECT a.slot AS slot_a, b.slot AS slot_b,
+       list_dot_product(a.rho, b.alpha) + list_dot_product(b.rho, a.alpha)
+       + coalesce((SELECT avg(p.coupling) FROM model_pairs p
+                   WHERE p.run_id = $run
+                     AND ((p.item_a = a.item_id AND p.item_b = b.item_id)
+                       OR (p.item_a = b.item_id AND p.item_b = a.item_id))), 0) AS coupling
+FROM chosen a JOIN chosen b ON a.slot < b.slot
+ORDER BY slot_a, slot_b
+"""
+
+# One row per customer of the run (in the segment, when a value is given).
+CUSTOMER_UTILITIES = """
+SELECT (list_position($segment_values, p.segment) - 1)::INTEGER AS segment_code,
+       (hash(p.customer_id) % $buckets::UBIGINT)::INTEGER AS bucket,  -- UBIGINT: a BIGINT modulus is 10x slower
+       p.trips_per_week::DOUBLE AS trips_per_week,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_1, 0),
+                    s.popularity[1], s.alpha[1], s.beta_item[1], s.price[1])::DOUBLE AS u1,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_2, 0),
+                    s.popularity[2], s.alpha[2], s.beta_item[2], s.price[2])::DOUBLE AS u2,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_3, 0),
+                    s.popularity[3], s.alpha[3], s.beta_item[3], s.price[3])::DOUBLE AS u3,
+       item_utility(p.theta, p.beta_customer, coalesce(h.habit_4, 0),
+                    s.popularity[4], s.alpha[4], s.beta_item[4], s.price[4])::DOUBLE AS u4,
+       ((price_coefficient(p.beta_customer, s.beta_item[1]) + price_coefficient(p.beta_customer, s.beta_item[2])
+         + coalesce(price_coefficient(p.beta_customer, s.beta_item[3]), 0)
+         + coalesce(price_coefficient(p.beta_customer, s.beta_item[4]), 0)) / len(s.price))::DOUBLE
+           AS bundle_price_coefficient
+FROM (
+    SELECT c.customer_id, c.theta, c.beta_customer, c.trips_per_week,
+           CASE WHEN $attribute IS NULL THEN 'All customers' ELSE coalesce(a.value, 'Unknown') END AS segment
+    FROM model_customers c
+    LEFT JOIN customer_attributes a ON a.customer_id = c.customer_id AND a.attribute = $attribute
+    WHERE c.run_id = $run
+) p
+CROSS JOIN (
+    SELECT list(popularity ORDER BY slot) AS popularity, list(alpha ORDER BY slot) AS alpha,
+           list(beta_item ORDER BY slot) AS beta_item, list(regular_price ORDER BY slot) AS price
+    FROM (SELECT list_position($items, item_id) AS slot, * FROM model_items
+          WHERE run_id = $run AND list_contains($items, item_id))
+) s
+LEFT JOIN (
+    SELECT customer_id,
+           sum(habit) FILTER (WHERE item_id = $items[1]) AS habit_1,
+           sum(habit) FILTER (WHERE item_id = $items[2]) AS habit_2,
+           sum(habit) FILTER (WHERE item_id = $items[3]) AS habit_3,
+           sum(habit) FILTER (WHERE item_id = $items[4]) AS habit_4
+    FROM model_habits WHERE run_id = $run AND list_contains($items, item_id)
+    GROUP BY customer_id
+) h ON h.customer_id = p.customer_id
+WHERE $value IS NULL OR p.segment = $value
+"""
+
+
+# The same relation as numpy-friendly columns (no NULLs: empty slots are 0).
+CUSTOMER_ARRAYS = (
+    "SELECT segment_code, bucket, trips_per_week, bundle_price_coefficient, coalesce(u1, 0) AS u1, "
+    "coalesce(u2, 0) AS u2, coalesce(u3, 0) AS u3, coalesce(u4, 0) AS u4 FROM (" + CUSTOMER_UTILITIES + ")"
+)
+
+
+@dataclass(frozen=True)
+class BundleParameters:
+    """Per-customer inputs of the bundle model, as arrays (H customers, n items)."""
+
+    utilities: np.ndarray          # (H, n) u(h,i) at regular price
+    price_coefficient: np.ndarray  # (H,) b_h,S = mean of b(h,i) over S
+    trips_per_week: np.ndarray     # (H,)
+    segment_code: np.ndarray       # (H,) index into Bundle.segment_values
+    bucket: np.ndarray             # (H,) 0..BUCKETS-1
+    coupling: np.ndarray           # (n, n) symmetric c_ij, zero diagonal
+    prices: np.ndarray             # (n,) regular prices
+    costs: np.ndarray              # (n,) unit costs
+
+
+def prepare(cur: duckdb.DuckDBPyConnection) -> None:
+    """Define the utility macros on this cursor (temp macros live per cursor)."""
+    cur.execute(MACROS)
+
+
+def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | None = None) -> BundleParameters:
+    """Fetch the per-customer utilities of ``bundle`` (from run ``run_id``, default its run)."""
+    prepare(cur)
+    params = query_parameters(bundle, run_id)
+    try:
+        columns = cur.execute(CUSTOMER_ARRAYS, params).fetchnumpy()
+        pairs = cur.execute(PAIR_COUPLINGS, {"run": params["run"], "items": params["items"]}).fetchall()
+    except duckdb.Error as exc:
+        raise ModelError(parameter_error(bundle, exc)) from exc
+    n = len(bundle.items)
+    if len(columns["u1"]) == 0:
+        raise DataError(f"no customer of run {params['run']!r} is in segment {bundle.segment.label}")
+    utilities = np.column_stack([np.asarray(columns[f"u{k + 1}"], dtype=np.float64) for k in range(n)])  # (H, n)
+    coupling = np.zeros((n, n))
+    for slot_a, slot_b, value in pairs:
+        coupling[slot_a - 1, slot_b - 1] = coupling[slot_b - 1, slot_a - 1] = value
+    return BundleParameters(
+        utilities=utilities,
+        price_coefficient=np.asarray(columns["bundle_price_coefficient"], dtype=np.float64),
+        trips_per_week=np.asarray(columns["trips_per_week"], dtype=np.float64),
+        segment_code=np.asarray(columns["segment_code"], dtype=np.int64),
+        bucket=np.asarray(columns["bucket"], dtype=np.int64),
+        coupling=coupling,
+        prices=np.array([item.regular_price for item in bundle.items]),
+        costs=np.array([item.unit_cost for item in bundle.items]),
+    )
+
+
+def query_parameters(bundle: Bundle, run_id: str | None = None) -> dict:
+    """Bound parameters of ``CUSTOMER_UTILITIES`` for ``bundle``."""
+    return {
+        "run": run_id or bundle.run.run_id,
+        "items": bundle.item_ids,
+        "attribute": bundle.segment.attribute,
+        "value": bundle.segment.value,
+        "segment_values": list(bundle.segment_values),
+        "buckets": BUCKETS,
+    }
+
+
+def parameter_error(bundle: Bundle, exc: duckdb.Error) -> str:
+    """One line for a DuckDB error while evaluating a run's utilities (vectors of unequal length)."""
+    return (
+        f"cannot evaluate the utilities of run {bundle.run.run_id!r} for {', '.join(bundle.item_ids)}: expected "
+        f"theta and alpha vectors of one length, found: {str(exc).splitlines()[0]}"
+    )
