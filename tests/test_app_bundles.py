@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import store
@@ -17,20 +16,11 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch):
+def app(sample_app_db):
     """The app on a fresh database holding the committed sample, on the Bundles page."""
-    db = tmp_path / "studio.duckdb"
-    con = store.connect(db)
-    synthetic.ingest_sample(con, "sample")
-    con.close()
-    monkeypatch.setenv("STUDIO_DB", str(db))
-    st.cache_data.clear()
-    st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("pages/bundles.py").run()
-    yield at
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    return at
 
 
 def table(at):
