@@ -136,4 +136,10 @@ CREATE TABLE IF NOT EXISTS model_pairs (    -- sparse explicit couplings (the tr
     item_b   VARCHAR NOT NULL,
     coupling DOUBLE NOT NULL
 );
+CREATE TABLE IF NOT EXISTS model_trips (    -- replayed trips: the basket context of bundle projections
+    run_id       VARCHAR NOT NULL,
+    customer_id  VARCHAR NOT NULL,
+    trip         INTEGER NOT NULL,      -- 1 = the customer's last trip of the run's window, 2 = the one before...
+    items        VARCHAR[] NOT NULL     -- the run's catalog items in that trip's basket (may be empty)
+);
 """

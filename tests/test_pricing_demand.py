@@ -16,19 +16,25 @@ SETTINGS = settings(max_examples=60, deadline=None)
 
 @st.composite
 def markets(draw, max_customers: int = 40):
-    """Random bundle parameters: n items, utilities, couplings, prices and costs."""
+    """Random bundle parameters: n items, customers with 1-3 replayed trips each (utilities per
+    trip, the customer's price coefficient and trip rate on each of its rows), couplings, prices."""
     n = draw(st.integers(2, 4))
     h = draw(st.integers(1, max_customers))
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     coupling = np.triu(rng.normal(0, 2.0, (n, n)), 1)
     prices = np.round(rng.uniform(0.5, 9.0, n), 2)
+    trips = rng.integers(1, 4, h)                                   # replayed trips per customer
+    customer = np.repeat(np.arange(h), trips)                        # (R,)
+    first = np.concatenate([[True], customer[1:] != customer[:-1]])
     return BundleParameters(
-        utilities=rng.normal(-1.0, 2.5, (h, n)),
-        price_coefficient=rng.uniform(0.05, 3.0, h),
-        trips_per_week=rng.gamma(2.0, 0.7, h) + 0.01,
-        segment_code=np.zeros(h, dtype=np.int64),
-        bucket=np.zeros(h, dtype=np.int64),
+        utilities=rng.normal(-1.0, 2.5, (len(customer), n)),
+        price_coefficient=rng.uniform(0.05, 3.0, h)[customer],
+        trips_per_week=((rng.gamma(2.0, 0.7, h) + 0.01) / trips)[customer],
+        customer_share=(1.0 / trips)[customer],
+        first=first,
+        segment_code=np.zeros(len(customer), dtype=np.int64),
+        bucket=np.zeros(len(customer), dtype=np.int64),
         coupling=coupling + coupling.T,
         prices=prices,
         costs=np.round(prices * rng.uniform(0.3, 0.9, n), 2),
@@ -108,8 +114,11 @@ def test_surplus_is_the_integral_of_the_bundle_take_probability(params, share):
 
 def test_no_bundle_at_or_above_the_sum_of_the_parts():
     rng = np.random.default_rng(3)
-    params = BundleParameters(rng.normal(size=(7, 3)), rng.uniform(0.2, 2, 7), np.ones(7), np.zeros(7, int),
-                              np.zeros(7, int), np.zeros((3, 3)), np.array([1.0, 2.0, 3.0]), np.array([0.5, 1, 2]))
+    params = BundleParameters(
+        utilities=rng.normal(size=(7, 3)), price_coefficient=rng.uniform(0.2, 2, 7), trips_per_week=np.ones(7),
+        customer_share=np.ones(7), first=np.ones(7, bool), segment_code=np.zeros(7, int), bucket=np.zeros(7, int),
+        coupling=np.zeros((3, 3)), prices=np.array([1.0, 2.0, 3.0]), costs=np.array([0.5, 1, 2]),
+    )
     demand = D.FactorizedDemand.from_parameters(params)
     for price in (6.0, 6.004, 7.5):
         fields = demand.per_customer(price, 4.0)
@@ -117,3 +126,32 @@ def test_no_bundle_at_or_above_the_sum_of_the_parts():
         assert (fields[:, D.FIELD["surplus"]] == 0).all()
         assert (fields[:, D.FIELD["buyers"]] == 0).all()
     assert (demand.per_customer(5.99, 4.0)[:, D.FIELD["bundle_share"]] > 0).all()
+
+
+@SETTINGS
+@given(markets(), st.floats(0.0, 0.99), st.floats(0.5, 20))
+def test_customer_figures_sum_over_each_customers_replayed_trips(params, share, weeks):
+    """Buyers, customers better off and the customer count, recomputed customer by customer in plain
+    Python from the per-trip option probabilities (independent of demand.py's array code)."""
+    price = share * params.prices.sum()
+    got = D.FactorizedDemand.from_parameters(params).per_customer(price, weeks)
+    option_u = brute_force_utilities(params)
+    offered = price < params.prices.sum() - D.NO_DISCOUNT_TOLERANCE
+    customer = np.cumsum(params.first) - 1
+    for h in range(customer[-1] + 1):
+        rows = np.flatnonzero(customer == h)
+        bundle_units, surplus = 0.0, 0.0
+        for r in rows:
+            b, trips = params.price_coefficient[r], params.trips_per_week[r]
+            gain = b * (params.prices.sum() - price) if offered else 0.0
+            with_bundle = option_u[r].copy()
+            with_bundle[-1] += gain
+            p_full = np.exp(with_bundle[-1]) / np.exp(with_bundle).sum()
+            bundle_units += trips * p_full if offered else 0.0
+            surplus += trips * (np.log(np.exp(with_bundle).sum()) - np.log(np.exp(option_u[r]).sum())) / b
+        first = rows[0]
+        assert got[first, D.FIELD["customers"]] == 1.0 and (got[rows[1:], D.FIELD["customers"]] == 0).all()
+        np.testing.assert_allclose(got[first, D.FIELD["buyers"]], 1 - np.exp(-weeks * bundle_units), rtol=1e-9, atol=1e-12)
+        if abs(surplus * weeks - D.BETTER_OFF_MIN) > 1e-9:
+            assert got[first, D.FIELD["better_off"]] == float(surplus * weeks >= D.BETTER_OFF_MIN)
+        assert (got[rows[1:], D.FIELD["buyers"]] == 0).all() and (got[rows[1:], D.FIELD["better_off"]] == 0).all()

@@ -40,6 +40,8 @@ def add_trained_run(con, dataset: str, run_id: str = "trained_a", seed: int = 1)
                     "WHERE run_id = 'truth'", {"run": run_id})
         cur.execute("INSERT INTO model_pairs SELECT $run, * EXCLUDE (run_id) FROM model_pairs WHERE run_id = 'truth'",
                     {"run": run_id})
+        cur.execute("INSERT INTO model_trips SELECT $run, * EXCLUDE (run_id) FROM model_trips WHERE run_id = 'truth'",
+                    {"run": run_id})
         cur.execute("SELECT setseed(0.25)")
         cur.execute("INSERT INTO model_habits SELECT $run, customer_id, item_id, 0.8 * random() "
                     "FROM model_customers, (SELECT item_id FROM model_items WHERE run_id = 'truth') "
@@ -84,7 +86,8 @@ def test_the_default_run_is_the_latest_trained_run(sample_con):
 
 
 def brute_force(con, run, items, price, weeks):
-    """Total figures by explicit loops over customers and subsets, from the raw exported rows."""
+    """Total figures by explicit loops over customers, their replayed trips and subsets, from the raw
+    exported rows (the rest of each trip's basket, bundle items left out, is the items' context)."""
     with store.dataset_cursor(con, "sample") as cur:
         item_rows = {r[0]: r for r in cur.execute(
             "SELECT item_id, popularity, alpha, rho, beta_item, regular_price, unit_cost FROM model_items "
@@ -95,6 +98,10 @@ def brute_force(con, run, items, price, weeks):
             "SELECT customer_id, item_id, habit FROM model_habits WHERE run_id = $run", {"run": run}).fetchall()}
         pairs = {(a, b): c for a, b, c in cur.execute(
             "SELECT item_a, item_b, coupling FROM model_pairs WHERE run_id = $run", {"run": run}).fetchall()}
+        trips_of: dict[str, list[list[str]]] = {}
+        for customer_id, basket in cur.execute(
+                "SELECT customer_id, items FROM model_trips WHERE run_id = $run ORDER BY trip", {"run": run}).fetchall():
+            trips_of.setdefault(customer_id, []).append(basket)
     rows = [item_rows[i] for i in items]
     parts = sum(r[5] for r in rows)
     cost = sum(r[6] for r in rows)
@@ -108,34 +115,38 @@ def brute_force(con, run, items, price, weeks):
 
     subsets = [s for k in range(len(items) + 1) for s in itertools.combinations(range(len(items)), k)]
     total = dict.fromkeys(("units", "revenue", "revenue_before", "margin", "margin_before", "surplus", "trips"), 0.0)
-    for customer_id, theta, beta_c, trips in customers:
+    for customer_id, theta, beta_c, trips_per_week in customers:
         b_items = [math.log1p(math.exp(beta_c + r[4])) for r in rows]
-        u = [r[1] + dot(theta, r[2]) + habits.get((customer_id, r[0]), 0.0) - b_i * r[5]
-             for r, b_i in zip(rows, b_items, strict=True)]
+        base = [r[1] + dot(theta, r[2]) + habits.get((customer_id, r[0]), 0.0) - b_i * r[5]
+                for r, b_i in zip(rows, b_items, strict=True)]
         b_bundle = sum(b_items) / len(b_items)
-        util = {s: sum(u[k] for k in s) + sum(coupling(rows[a], rows[b]) for a, b in itertools.combinations(s, 2))
-                for s in subsets}
-        full = subsets[-1]
-        with_bundle = dict(util)
-        with_bundle[full] += b_bundle * (parts - price)
-        z0 = sum(math.exp(v) for v in util.values())
-        z1 = sum(math.exp(v) for v in with_bundle.values())
-        horizon = trips * weeks
-        for s in subsets:
-            p0, p1 = math.exp(util[s]) / z0, math.exp(with_bundle[s]) / z1
-            value = sum(rows[k][5] for k in s)
-            margin = sum(rows[k][5] - rows[k][6] for k in s)
-            total["revenue_before"] += horizon * p0 * value
-            total["margin_before"] += horizon * p0 * margin
-            if s == full:
-                total["units"] += horizon * p1
-                total["revenue"] += horizon * p1 * price
-                total["margin"] += horizon * p1 * (price - cost)
-            else:
-                total["revenue"] += horizon * p1 * value
-                total["margin"] += horizon * p1 * margin
-        total["surplus"] += horizon * (math.log(z1) - math.log(z0)) / b_bundle
-        total["trips"] += horizon
+        baskets = trips_of.get(customer_id, [[]])
+        for basket in baskets:
+            context = [sum(coupling(r, item_rows[j]) for j in basket if j not in items) for r in rows]
+            u = [x + c for x, c in zip(base, context, strict=True)]
+            util = {s: sum(u[k] for k in s) + sum(coupling(rows[a], rows[b]) for a, b in itertools.combinations(s, 2))
+                    for s in subsets}
+            full = subsets[-1]
+            with_bundle = dict(util)
+            with_bundle[full] += b_bundle * (parts - price)
+            z0 = sum(math.exp(v) for v in util.values())
+            z1 = sum(math.exp(v) for v in with_bundle.values())
+            horizon = trips_per_week / len(baskets) * weeks
+            for s in subsets:
+                p0, p1 = math.exp(util[s]) / z0, math.exp(with_bundle[s]) / z1
+                value = sum(rows[k][5] for k in s)
+                margin = sum(rows[k][5] - rows[k][6] for k in s)
+                total["revenue_before"] += horizon * p0 * value
+                total["margin_before"] += horizon * p0 * margin
+                if s == full:
+                    total["units"] += horizon * p1
+                    total["revenue"] += horizon * p1 * price
+                    total["margin"] += horizon * p1 * (price - cost)
+                else:
+                    total["revenue"] += horizon * p1 * value
+                    total["margin"] += horizon * p1 * margin
+            total["surplus"] += horizon * (math.log(z1) - math.log(z0)) / b_bundle
+            total["trips"] += horizon
     return total
 
 

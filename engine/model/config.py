@@ -26,6 +26,9 @@ class ModelConfig:
     season_harmonics: int = 1  # annual Fourier harmonics; 1 year of data cannot pin down more
     segment_attribute: str = "income_band"  # demographic attribute used to slice elasticities
     few_baskets: int = 5  # "customers with few training baskets": at most this many trips
+    # Bundle projections replay each customer's last N trips of the training window: the rest of
+    # each basket is the context of the bundle's items (DESIGN.md section 4, engine.model.replay).
+    replay_trips: int = 8
     # --- network ----------------------------------------------------------------------------
     latent_dim: int = 24  # K: size of theta_h, alpha_i, rho_i
     demo_hidden: int = 32  # hidden units of g(demographics)
@@ -58,6 +61,7 @@ class ModelConfig:
             "negatives": self.negatives,
             "batch_trips": self.batch_trips,
             "max_epochs": self.max_epochs,
+            "replay_trips": self.replay_trips,
         }
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:

@@ -31,6 +31,8 @@ from engine.errors import ModelError
 from engine.model.config import ModelConfig
 from engine.model.export import CUSTOMERS, EXPORT_DIR, HABITS, ITEMS
 from engine.model.features import build_features
+from engine.model.prepared import META_FILE
+from engine.model.replay import insert_replayed_trips
 from engine.schema import MODEL_DDL
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ DELETE_RUN = [
     "DELETE FROM model_customers WHERE run_id = $run",
     "DELETE FROM model_habits WHERE run_id = $run",
     "DELETE FROM model_pairs WHERE run_id = $run",
+    "DELETE FROM model_trips WHERE run_id = $run",
     "DELETE FROM model_runs WHERE run_id = $run",
 ]
 INSERT_RUN = """
@@ -176,6 +179,9 @@ def register_run(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> 
             )
             for statement, file in ((INSERT_ITEMS, ITEMS), (INSERT_CUSTOMERS, CUSTOMERS), (INSERT_HABITS, HABITS)):
                 cur.execute(statement, {"run": run, "path": str(export / file)})
+            config = ModelConfig.from_dict(read_json(folder / CONFIG_FILE))
+            last_week = read_json(folder / META_FILE)["last_train_week"]
+            insert_replayed_trips(cur, run, record["level"], last_week, config.replay_trips)
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")

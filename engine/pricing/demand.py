@@ -1,11 +1,17 @@
-"""Bundle demand per customer: the exact 2^|S| subset model, vectorized over customers.
+"""Bundle demand per replayed trip: the exact 2^|S| subset model, vectorized over trips.
 
-For a bundle S of n items (DESIGN.md section 4), customer h on a trip buys one subset A of S
+For a bundle S of n items (DESIGN.md section 4), customer h on trip t buys one subset A of S
 (the empty set included) with the auto-logistic probabilities::
 
-    U_h(A)   = sum_{i in A} u(h,i) + sum_{i<j in A} c_ij
-    U_h(S)  += b_h,S * max(0, sum_i price_i - P)        when S is sold as a bundle at price P
-    P_h(A)   = exp U_h(A) / sum_{A'} exp U_h(A')
+    U_ht(A)  = sum_{i in A} u(h,i,t) + sum_{i<j in A} c_ij     u(h,i,t): engine.pricing.params
+    U_ht(S) += b_h,S * max(0, sum_i price_i - P)       when S is sold as a bundle at price P
+    P_ht(A)  = exp U_ht(A) / sum_{A'} exp U_ht(A')
+
+Rows are the customers' replayed trips (``engine.model.replay``); every figure is a sum over
+rows, each weighted by the trips per week it stands for, except three that belong to a customer:
+the customer count, the customers better off and the expected buyers, which are computed from
+the sums over each customer's rows and put on the customer's first row (0 on the others), so any
+sum over whole customers stays right.
 
 Only the full set's utility moves with P. At or above the sum of the parts (within half a cent)
 the bundle is no offer: nobody switches to it and the full set is bought as separate items. Consumer
@@ -30,7 +36,8 @@ BETTER_OFF_MIN = 0.01  # currency over the horizon: a customer gaining less is n
 NO_DISCOUNT_TOLERANCE = 0.005  # a bundle priced within half a cent of the sum of the parts is no offer
 
 # Additive sums per group of customers, per week (except the counts, buyers and better_off, which
-# depend on the horizon). The SQL path returns these columns in this order.
+# depend on the horizon). The SQL path returns these columns in this order. "trips" below means a
+# replayed trip's weight, the customer's trips per week / n_h.
 RAW_FIELDS: tuple[str, ...] = (
     "customers",            # number of customers
     "trips",                # expected trips per week
@@ -41,7 +48,7 @@ RAW_FIELDS: tuple[str, ...] = (
     "rest_margin",          # trips x sum_{A != S} P(A) margin(A)
     "rest_units_1", "rest_units_2", "rest_units_3", "rest_units_4",  # trips x sum_{A != S, i in A} P(A)
     "surplus",              # trips x (logsum with - logsum without) / b   (currency per week)
-    "better_off",           # customers whose surplus gain over the horizon >= BETTER_OFF_MIN
+    "better_off",           # customers whose surplus gain over the horizon (all their trips) >= BETTER_OFF_MIN
     "buyers",               # expected customers buying the bundle at least once in the horizon
 )
 FIELD = {name: k for k, name in enumerate(RAW_FIELDS)}
@@ -116,34 +123,41 @@ assert [RAW_FIELDS[k] for k in range(REST.start, REST.stop)] == list(REST_FIELDS
 
 @dataclass(frozen=True)
 class FactorizedDemand:
-    """Price-free per-customer sums over subsets, scaled by exp(-m_h) for stability (H customers)."""
+    """Price-free per-trip sums over subsets, scaled by exp(-m) for stability (R replayed trips).
 
-    full_weight: np.ndarray        # (H,) exp(U(S) - m)
-    rest_weight: np.ndarray        # (H,) sum_{A != S} exp(U(A) - m), the empty set included
-    rest: np.ndarray               # (H, 6) sum_{A != S} exp(U(A) - m) x [price(A), margin(A), 1{slot k in A} k=1..4]
-    price_coefficient: np.ndarray  # (H,) b_h,S
-    trips_per_week: np.ndarray     # (H,)
+    Each customer's rows are contiguous and the first is flagged ``first`` (see the module docstring).
+    """
+
+    full_weight: np.ndarray        # (R,) exp(U(S) - m)
+    rest_weight: np.ndarray        # (R,) sum_{A != S} exp(U(A) - m), the empty set included
+    rest: np.ndarray               # (R, 6) sum_{A != S} exp(U(A) - m) x [price(A), margin(A), 1{slot k in A} k=1..4]
+    price_coefficient: np.ndarray  # (R,) b_h,S
+    trips_per_week: np.ndarray     # (R,) the trips per week the row stands for
+    customer_share: np.ndarray     # (R,) 1 / n_h
+    first: np.ndarray              # (R,) bool, the customer's first row
     sum_of_parts: float
     bundle_cost: float
 
     @classmethod
     def from_parameters(cls, params: BundleParameters) -> FactorizedDemand:
         n = params.utilities.shape[1]
-        option_u = _option_major_utilities(params.utilities, params.coupling)  # (2^n, H)
-        option_u -= np.maximum(option_u.max(axis=0), 0.0)                      # minus m_h = max(0, max_A U)
-        weights = np.exp(option_u, out=option_u)                                # (2^n, H)
+        option_u = _option_major_utilities(params.utilities, params.coupling)  # (2^n, R)
+        option_u -= np.maximum(option_u.max(axis=0), 0.0)                      # minus m = max(0, max_A U)
+        weights = np.exp(option_u, out=option_u)                                # (2^n, R)
         bits = subset_masks(n)[:-1]                                             # (2^n - 1, n) every A != S
         per_option = np.zeros((len(bits), len(REST_FIELDS)))                   # (2^n - 1, 6)
         per_option[:, 0] = bits @ params.prices
         per_option[:, 1] = bits @ (params.prices - params.costs)
         per_option[:, 2:2 + n] = bits
-        rest = weights[:-1]                                                     # (2^n - 1, H)
+        rest = weights[:-1]                                                     # (2^n - 1, R)
         return cls(
             full_weight=weights[-1].copy(),
             rest_weight=rest.sum(axis=0),
-            rest=(per_option.T @ rest).T,                                       # (H, 6), column-major
+            rest=(per_option.T @ rest).T,                                       # (R, 6), column-major
             price_coefficient=params.price_coefficient,
             trips_per_week=params.trips_per_week,
+            customer_share=params.customer_share,
+            first=params.first,
             sum_of_parts=float(params.prices.sum()),
             bundle_cost=float(params.costs.sum()),
         )
@@ -156,8 +170,13 @@ class FactorizedDemand:
     def rest_margin(self) -> np.ndarray:
         return self.rest[:, 1]
 
+    @property
+    def one_trip_each(self) -> bool:
+        """Whether every customer replays one trip (rows are customers)."""
+        return bool(self.first.all())
+
     def take(self, index: np.ndarray | slice) -> FactorizedDemand:
-        """The customers at ``index`` (a sample or a block)."""
+        """The rows at ``index`` (whole customers for ``per_customer``; any rows for grid sums)."""
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
         for name, value in fields.items():
             if isinstance(value, np.ndarray):
@@ -165,26 +184,45 @@ class FactorizedDemand:
         return FactorizedDemand(**fields)
 
     def per_customer(self, price: np.ndarray | float, weeks: float) -> np.ndarray:
-        """Raw fields per customer at bundle price ``price`` (H,) or scalar: (H, len(RAW_FIELDS))."""
+        """Raw fields per row at bundle price ``price`` (R,) or scalar: (R, len(RAW_FIELDS)).
+
+        The customer-level fields (customers, better_off, buyers) sit on each customer's first row.
+        """
         price = np.broadcast_to(np.asarray(price, dtype=np.float64), self.full_weight.shape)
         on = bundle_offered(price, self.sum_of_parts)
         trips, b = self.trips_per_week, self.price_coefficient
-        w = self.full_weight * np.exp(bundle_gain(b, self.sum_of_parts, price))  # (H,)
+        w = self.full_weight * np.exp(bundle_gain(b, self.sum_of_parts, price))  # (R,)
         denominator = self.rest_weight + w
         per_trip = trips / denominator
         full_share = per_trip * w
         surplus = trips * (np.log(denominator) - np.log(self.rest_weight + self.full_weight)) / b
         out = np.empty((len(w), len(RAW_FIELDS)), order="F")  # column-major: each field is contiguous
-        out[:, FIELD["customers"]] = 1.0
         out[:, FIELD["trips"]] = trips
         out[:, FIELD["bundle_share"]] = np.where(on, full_share, 0.0)
         out[:, FIELD["separate_full_share"]] = np.where(on, 0.0, full_share)
         out[:, FIELD["bundle_revenue"]] = out[:, FIELD["bundle_share"]] * price
         np.multiply(self.rest, per_trip[:, None], out=out[:, REST])
         out[:, FIELD["surplus"]] = surplus
-        out[:, FIELD["better_off"]] = surplus * weeks >= BETTER_OFF_MIN
-        out[:, FIELD["buyers"]] = np.where(on, -np.expm1(-weeks * full_share), 0.0)
+        _customer_fields(out, self.first, weeks)
         return out
+
+
+def _customer_fields(out: np.ndarray, first: np.ndarray, weeks: float) -> None:
+    """Fill customers, better_off and buyers (on each customer's first row) from the per-row
+    bundle shares and surpluses in ``out`` (R, F)."""
+    share, surplus = out[:, FIELD["bundle_share"]], out[:, FIELD["surplus"]]
+    if first.all():  # one row per customer
+        out[:, FIELD["customers"]] = 1.0
+        out[:, FIELD["better_off"]] = surplus * weeks >= BETTER_OFF_MIN
+        out[:, FIELD["buyers"]] = -np.expm1(-weeks * share)
+        return
+    starts = np.flatnonzero(first)                                    # (H,)
+    out[:, FIELD["customers"]] = first
+    out[:, FIELD["better_off"]] = 0.0
+    out[:, FIELD["buyers"]] = 0.0
+    if len(starts):
+        out[starts, FIELD["better_off"]] = np.add.reduceat(surplus, starts) * weeks >= BETTER_OFF_MIN
+        out[starts, FIELD["buyers"]] = -np.expm1(-weeks * np.add.reduceat(share, starts))
 
 
 def raw_sums(per_customer: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -212,12 +250,11 @@ def per_customer_enumerated(params: BundleParameters, price: np.ndarray, weeks: 
     on = bundle_offered(price, sum_of_parts)
     option_u = option_utilities(params.utilities, params.coupling)
     gain = bundle_gain(params.price_coefficient, sum_of_parts, price)
-    probs = option_probabilities(option_u, gain)                      # (H, 2^n)
+    probs = option_probabilities(option_u, gain)                      # (R, 2^n)
     bits = subset_masks(n)
     trips, b = params.trips_per_week, params.price_coefficient
     surplus = trips * (logsum(option_u, gain) - logsum(option_u, np.zeros_like(gain))) / b
     out = np.zeros((len(price), len(RAW_FIELDS)))
-    out[:, FIELD["customers"]] = 1.0
     out[:, FIELD["trips"]] = trips
     out[:, FIELD["bundle_share"]] = trips * probs[:, -1] * on
     out[:, FIELD["separate_full_share"]] = trips * probs[:, -1] * ~on
@@ -227,6 +264,10 @@ def per_customer_enumerated(params: BundleParameters, price: np.ndarray, weeks: 
     for k in range(n):
         out[:, FIELD[f"rest_units_{k + 1}"]] = trips * (probs[:, :-1] @ bits[:-1, k])
     out[:, FIELD["surplus"]] = surplus
-    out[:, FIELD["better_off"]] = surplus * weeks >= BETTER_OFF_MIN
-    out[:, FIELD["buyers"]] = np.where(on, 1.0 - np.exp(-weeks * trips * probs[:, -1]), 0.0)
+    customer = np.cumsum(params.first) - 1                            # (R,) customer ordinal of each row
+    customer_share = np.bincount(customer, weights=out[:, FIELD["bundle_share"]])
+    customer_surplus = np.bincount(customer, weights=surplus)
+    out[:, FIELD["customers"]] = params.first
+    out[:, FIELD["better_off"]] = params.first * (customer_surplus[customer] * weeks >= BETTER_OFF_MIN)
+    out[:, FIELD["buyers"]] = params.first * (1.0 - np.exp(-weeks * customer_share[customer]))
     return out

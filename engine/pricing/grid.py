@@ -107,19 +107,29 @@ def curves(
 def best_per_customer(
     demand: FactorizedDemand, prices: np.ndarray, objective: str, weight: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each customer's own best price among ``prices`` and its gain per week: (H,), (H,).
+    """Each customer's own best price among ``prices`` and its gain per week, on every row of the
+    customer: (R,), (R,) (the gain on the customer's first row, 0 on its other rows).
 
-    A customer whose best gain is not positive gets no bundle (price ``nan``, gain 0).
+    The gain of a customer is summed over its replayed trips. A customer whose best gain is not
+    positive gets no bundle (price ``nan``, gain 0).
     """
-    best_price = np.full(len(demand.full_weight), np.nan)
-    best_gain = np.zeros(len(demand.full_weight))
-    for start in range(0, len(best_price), CHUNK):
-        gain, _ = gain_matrix(demand.take(slice(start, start + CHUNK)), prices, objective, weight)  # (C, G)
-        k = gain.argmax(axis=1)
-        top = gain[np.arange(len(k)), k]
-        block = slice(start, start + len(k))
-        best_gain[block] = np.maximum(top, 0.0)
-        best_price[block] = np.where(top > 0, prices[k], np.nan)
+    rows = len(demand.full_weight)
+    best_price = np.full(rows, np.nan)
+    best_gain = np.zeros(rows)
+    starts = np.flatnonzero(demand.first)                                         # (H,) whole customers
+    for block_starts in np.array_split(starts, max(1, int(np.ceil(len(starts) / CHUNK)))):
+        if not len(block_starts):
+            continue
+        end = starts[np.searchsorted(starts, block_starts[-1]) + 1] if block_starts[-1] != starts[-1] else rows
+        block = slice(block_starts[0], end)
+        gain, _ = gain_matrix(demand.take(block), prices, objective, weight)     # (rows in block, G)
+        local = block_starts - block_starts[0]                                    # (C,) first rows in the block
+        customer_gain = np.add.reduceat(gain, local, axis=0)                      # (C, G)
+        k = customer_gain.argmax(axis=1)
+        top = customer_gain[np.arange(len(k)), k]                                 # (C,)
+        lengths = np.diff(np.append(local, end - block_starts[0]))                # (C,) rows per customer
+        best_price[block] = np.repeat(np.where(top > 0, prices[k], np.nan), lengths)
+        best_gain[block_starts] = np.maximum(top, 0.0)
     return best_price, best_gain
 
 

@@ -139,7 +139,7 @@ def optimize_price(
 
     # Coarse search on a sample, then exact curves around the optima (see search.py): the
     # decision uses every customer; whether a guardrail binds is judged on the sample.
-    index = search.sample_index(data.parameters.bucket)
+    index = search.sample_index(data.parameters.bucket, data.parameters.first)
     sample, sample_codes = data.demand.take(index), data.parameters.segment_code[index]
     scale = len(data.group) / len(index)
     variants = [base, *relaxed.values()]

@@ -1,16 +1,23 @@
 """Exported model parameters for one bundle: the ONE place the item utility is evaluated.
 
 The utility equation of ``engine.schema.MODEL_DDL`` (DESIGN.md section 4; SHOPPER, Ruiz, Athey
-& Blei 2020), at regular price and with no other basket context::
+& Blei 2020) for bundle item i of customer h on replayed trip t (``engine.model.replay``), at the
+item's regular price::
 
-    u(h,i) = lambda_i + <theta_h, alpha_i> + habit(h,i) - b(h,i) * regular_price_i
-    b(h,i) = softplus(beta_customer_h + beta_item_i)                       (1/currency, > 0)
-    c_ij   = <rho_i, alpha_j> + <rho_j, alpha_i> + pair_ij                 (pair_ij: model_pairs)
+    u(h,i,t) = lambda_i + <theta_h, alpha_i> + habit(h,i) - b(h,i) * regular_price_i
+             + sum_{j in B_t \\ S} c_ij                                     the rest of the basket
+    b(h,i)   = softplus(beta_customer_h + beta_item_i)                       (1/currency, > 0)
+    c_ij     = <rho_i, alpha_j> + <rho_j, alpha_i> + pair_ij                 (pair_ij: model_pairs)
 
-is written once, as the SQL macros below, and evaluated in DuckDB over the exported tables with
-the run, the items and the segment as bound parameters. Both projection paths start from the
-relation ``CUSTOMER_UTILITIES``: the SQL path (``engine.pricing.whatif``) embeds it, the
-vectorized path (``load_bundle``) fetches it into numpy arrays.
+B_t is trip t's basket and S the bundle: the bundle's own items are left out of the context (the
+subset model of ``engine.pricing.demand`` decides them, with their couplings c_ij, i, j in S).
+Each replayed trip stands for ``trips_per_week / n_h`` of the customer's trips per week (n_h: the
+customer's replayed trips); a customer with no replayed trip gets one trip with an empty basket.
+
+The equation is written once, as the SQL macros and the relation ``TRIP_UTILITIES`` below, and
+evaluated in DuckDB over the exported tables with the run, the items and the segment as bound
+parameters. Both projection paths start from it: the SQL path (``engine.pricing.query``) embeds
+it, the vectorized path (``load_bundle``) fetches it into numpy arrays.
 
 Items sit in "slots" 1..4 in the order the caller gave them; slots past the bundle size are NULL.
 """
@@ -52,19 +59,52 @@ FROM chosen a JOIN chosen b ON a.slot < b.slot
 ORDER BY slot_a, slot_b
 """
 
-# One row per customer of the run (in the segment, when a value is given).
-CUSTOMER_UTILITIES = """
+# One row per (customer, replayed trip) of the run (customers in the segment, when a value is given).
+TRIP_UTILITIES = """
+WITH slot_items AS (
+    SELECT list_position($items, item_id) AS slot, item_id, alpha, rho
+    FROM model_items WHERE run_id = $run AND list_contains($items, item_id)
+), run_pairs AS (             -- explicit couplings, both ways round
+    SELECT item_a AS item, item_b AS partner, coupling FROM model_pairs WHERE run_id = $run
+    UNION ALL
+    SELECT item_b, item_a, coupling FROM model_pairs WHERE run_id = $run
+), partner_couplings AS (     -- c_kj of bundle slot k with every catalog item j outside the bundle
+    SELECT item_id,
+           sum(c) FILTER (WHERE slot = 1) AS c1, sum(c) FILTER (WHERE slot = 2) AS c2,
+           sum(c) FILTER (WHERE slot = 3) AS c3, sum(c) FILTER (WHERE slot = 4) AS c4
+    FROM (
+        SELECT i.item_id, s.slot,
+               list_dot_product(s.rho, i.alpha) + list_dot_product(i.rho, s.alpha)
+               + coalesce((SELECT avg(r.coupling) FROM run_pairs r
+                           WHERE r.item = s.item_id AND r.partner = i.item_id), 0) AS c
+        FROM model_items i CROSS JOIN slot_items s
+        WHERE i.run_id = $run AND NOT list_contains($items, i.item_id)
+    )
+    GROUP BY item_id
+), trip_context AS (          -- sum_{j in B_t \\ S} c_kj per replayed trip and slot
+    SELECT t.customer_id, t.trip,
+           coalesce(sum(c.c1), 0) AS x1, coalesce(sum(c.c2), 0) AS x2,
+           coalesce(sum(c.c3), 0) AS x3, coalesce(sum(c.c4), 0) AS x4
+    FROM (SELECT customer_id, trip,
+                 unnest(CASE WHEN len(items) = 0 THEN [NULL::VARCHAR] ELSE items END) AS item_id  -- keep empty baskets
+          FROM model_trips WHERE run_id = $run) t
+    LEFT JOIN partner_couplings c USING (item_id)
+    GROUP BY t.customer_id, t.trip
+)
 SELECT (list_position($segment_values, p.segment) - 1)::INTEGER AS segment_code,
        (hash(p.customer_id) % $buckets::UBIGINT)::INTEGER AS bucket,  -- UBIGINT: a BIGINT modulus is 10x slower
-       p.trips_per_week::DOUBLE AS trips_per_week,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_1, 0),
-                    s.popularity[1], s.alpha[1], s.beta_item[1], s.price[1])::DOUBLE AS u1,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_2, 0),
-                    s.popularity[2], s.alpha[2], s.beta_item[2], s.price[2])::DOUBLE AS u2,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_3, 0),
-                    s.popularity[3], s.alpha[3], s.beta_item[3], s.price[3])::DOUBLE AS u3,
-       item_utility(p.theta, p.beta_customer, coalesce(h.habit_4, 0),
-                    s.popularity[4], s.alpha[4], s.beta_item[4], s.price[4])::DOUBLE AS u4,
+       hash(p.customer_id) AS customer_key,
+       coalesce(t.trip, 1)::INTEGER AS trip,
+       1.0 / count(*) OVER (PARTITION BY p.customer_id) AS customer_share,
+       p.trips_per_week::DOUBLE / count(*) OVER (PARTITION BY p.customer_id) AS trips_per_week,
+       (item_utility(p.theta, p.beta_customer, coalesce(h.habit_1, 0),
+                     s.popularity[1], s.alpha[1], s.beta_item[1], s.price[1]) + coalesce(t.x1, 0))::DOUBLE AS u1,
+       (item_utility(p.theta, p.beta_customer, coalesce(h.habit_2, 0),
+                     s.popularity[2], s.alpha[2], s.beta_item[2], s.price[2]) + coalesce(t.x2, 0))::DOUBLE AS u2,
+       (item_utility(p.theta, p.beta_customer, coalesce(h.habit_3, 0),
+                     s.popularity[3], s.alpha[3], s.beta_item[3], s.price[3]) + coalesce(t.x3, 0))::DOUBLE AS u3,
+       (item_utility(p.theta, p.beta_customer, coalesce(h.habit_4, 0),
+                     s.popularity[4], s.alpha[4], s.beta_item[4], s.price[4]) + coalesce(t.x4, 0))::DOUBLE AS u4,
        ((price_coefficient(p.beta_customer, s.beta_item[1]) + price_coefficient(p.beta_customer, s.beta_item[2])
          + coalesce(price_coefficient(p.beta_customer, s.beta_item[3]), 0)
          + coalesce(price_coefficient(p.beta_customer, s.beta_item[4]), 0)) / len(s.price))::DOUBLE
@@ -91,29 +131,41 @@ LEFT JOIN (
     FROM model_habits WHERE run_id = $run AND list_contains($items, item_id)
     GROUP BY customer_id
 ) h ON h.customer_id = p.customer_id
+LEFT JOIN trip_context t ON t.customer_id = p.customer_id
 WHERE $value IS NULL OR p.segment = $value
 """
 
 
-# The same relation as numpy-friendly columns (no NULLs: empty slots are 0).
-CUSTOMER_ARRAYS = (
-    "SELECT segment_code, bucket, trips_per_week, bundle_price_coefficient, coalesce(u1, 0) AS u1, "
-    "coalesce(u2, 0) AS u2, coalesce(u3, 0) AS u3, coalesce(u4, 0) AS u4 FROM (" + CUSTOMER_UTILITIES + ")"
+# The same relation as numpy-friendly columns (no NULLs: empty slots are 0), each customer's trips
+# in a row (ordered by customer, then trip).
+TRIP_ARRAYS = (
+    "SELECT segment_code, bucket, trip, customer_share, trips_per_week, bundle_price_coefficient, "
+    "coalesce(u1, 0) AS u1, coalesce(u2, 0) AS u2, coalesce(u3, 0) AS u3, coalesce(u4, 0) AS u4 FROM ("
+    + TRIP_UTILITIES + ") ORDER BY customer_key, trip"
 )
 
 
 @dataclass(frozen=True)
 class BundleParameters:
-    """Per-customer inputs of the bundle model, as arrays (H customers, n items)."""
+    """Per-trip inputs of the bundle model, as arrays (R replayed trips of H customers, n items).
 
-    utilities: np.ndarray          # (H, n) u(h,i) at regular price
-    price_coefficient: np.ndarray  # (H,) b_h,S = mean of b(h,i) over S
-    trips_per_week: np.ndarray     # (H,)
-    segment_code: np.ndarray       # (H,) index into Bundle.segment_values
-    bucket: np.ndarray             # (H,) 0..BUCKETS-1
+    Rows are replayed trips; each customer's rows are contiguous, its first row flagged ``first``.
+    """
+
+    utilities: np.ndarray          # (R, n) u(h,i,t) at regular price, the trip's basket as context
+    price_coefficient: np.ndarray  # (R,) b_h,S = mean of b(h,i) over S (the customer's)
+    trips_per_week: np.ndarray     # (R,) the customer's trips per week / n_h: what the row stands for
+    customer_share: np.ndarray     # (R,) 1 / n_h (sums to 1 over a customer's rows)
+    first: np.ndarray              # (R,) bool: the customer's first row
+    segment_code: np.ndarray       # (R,) index into Bundle.segment_values
+    bucket: np.ndarray             # (R,) 0..BUCKETS-1 (a hash of the customer)
     coupling: np.ndarray           # (n, n) symmetric c_ij, zero diagonal
     prices: np.ndarray             # (n,) regular prices
     costs: np.ndarray              # (n,) unit costs
+
+    @property
+    def n_customers(self) -> int:
+        return int(self.first.sum())
 
 
 def prepare(cur: duckdb.DuckDBPyConnection) -> None:
@@ -122,11 +174,11 @@ def prepare(cur: duckdb.DuckDBPyConnection) -> None:
 
 
 def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | None = None) -> BundleParameters:
-    """Fetch the per-customer utilities of ``bundle`` (from run ``run_id``, default its run)."""
+    """Fetch the per-trip utilities of ``bundle`` (from run ``run_id``, default its run)."""
     prepare(cur)
     params = query_parameters(bundle, run_id)
     try:
-        columns = cur.execute(CUSTOMER_ARRAYS, params).fetchnumpy()
+        columns = cur.execute(TRIP_ARRAYS, params).fetchnumpy()
         pairs = cur.execute(PAIR_COUPLINGS, {"run": params["run"], "items": params["items"]}).fetchall()
     except duckdb.Error as exc:
         raise ModelError(parameter_error(bundle, exc)) from exc
@@ -141,6 +193,8 @@ def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | No
         utilities=utilities,
         price_coefficient=np.asarray(columns["bundle_price_coefficient"], dtype=np.float64),
         trips_per_week=np.asarray(columns["trips_per_week"], dtype=np.float64),
+        customer_share=np.asarray(columns["customer_share"], dtype=np.float64),
+        first=np.asarray(columns["trip"]) == 1,
         segment_code=np.asarray(columns["segment_code"], dtype=np.int64),
         bucket=np.asarray(columns["bucket"], dtype=np.int64),
         coupling=coupling,
@@ -150,7 +204,7 @@ def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | No
 
 
 def query_parameters(bundle: Bundle, run_id: str | None = None) -> dict:
-    """Bound parameters of ``CUSTOMER_UTILITIES`` for ``bundle``."""
+    """Bound parameters of ``TRIP_UTILITIES`` for ``bundle``."""
     return {
         "run": run_id or bundle.run.run_id,
         "items": bundle.item_ids,

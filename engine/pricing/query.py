@@ -2,18 +2,20 @@
 
 Two steps, both SQL with every value bound:
 
-1. ``BUILD_CACHE`` (once per run x items x segment): per customer, the item utilities of
-   ``engine.pricing.params.CUSTOMER_UTILITIES``, the 2^n subset utilities enumerated in SQL
+1. ``BUILD_CACHE`` (once per run x items x segment): per replayed trip, the item utilities of
+   ``engine.pricing.params.TRIP_UTILITIES``, the 2^n subset utilities enumerated in SQL
    (couplings included), and the price-free sums over the subsets other than the full set
-   (pre-multiplied by the customer's trips, so a price change does less arithmetic).
+   (pre-multiplied by the trips the row stands for, so a price change does less arithmetic).
    The result is a table in an in-memory database attached to the connection
    (``pricing_cache``), so every cursor of the process sees it and nothing is written to the
    studio file.
 2. ``AGGREGATE`` (per price change): one scan of that table computing the full set's weight at
    the bound price(s), the option probabilities, surplus and the raw sums of
-   ``engine.pricing.demand.RAW_FIELDS``, grouped by segment and bucket.
+   ``engine.pricing.demand.RAW_FIELDS``, summed per customer (buyers and customers better off
+   are customer figures) and then grouped by segment and bucket. When every customer replays one
+   trip (a scale population), rows are customers and the per-customer step is skipped.
 
-A price change therefore costs one pass over customers with one ``exp`` and one ``ln`` each.
+A price change therefore costs one pass over replayed trips with one ``exp`` and one ``ln`` each.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ options AS (                          -- one row of lists in mask order; the ful
     FROM option_rows
 ),
 subset_utilities AS (                 -- U_h(A) for every non-empty A, in mask order
-    SELECT u.segment_code, u.bucket, u.trips_per_week, u.bundle_price_coefficient, o.*,
+    SELECT u.segment_code, u.bucket, u.customer_key, u.customer_share, u.trips_per_week,
+           u.bundle_price_coefficient, o.*,
            list_transform(o.bits, lambda bits, j:
                           list_dot_product(bits, [u.u1, u.u2, coalesce(u.u3, 0), coalesce(u.u4, 0)])
                           + o.coupling[j]) AS option_u
@@ -80,6 +83,8 @@ rest AS (
 )
 SELECT segment_code::USMALLINT AS segment_code,
        (segment_code * $buckets + bucket)::USMALLINT AS group_key,   -- one small key: a fast GROUP BY
+       customer_key,
+       customer_share,
        trips_per_week AS trips,
        trips_per_week / bundle_price_coefficient AS trips_over_b,
        exp(option_u[-1] - top) AS full_weight,
@@ -95,25 +100,23 @@ SELECT segment_code::USMALLINT AS segment_code,
 FROM rest
 """
 
-# Raw sums (demand.RAW_FIELDS, in order) per segment and bucket at the bound per-segment prices.
-AGGREGATE = """
-SELECT group_key,
-       count(*)::DOUBLE AS customers,
-       sum(trips) AS trips,
-       sum(CASE WHEN bundle_on THEN full_share ELSE 0 END) AS bundle_share,
-       sum(CASE WHEN bundle_on THEN 0 ELSE full_share END) AS separate_full_share,
-       sum(CASE WHEN bundle_on THEN full_share * price ELSE 0 END) AS bundle_revenue,
-       sum(trips_rest_revenue * inv) AS rest_revenue,
-       sum(trips_rest_margin * inv) AS rest_margin,
+# Per replayed trip at the bound per-segment prices: every additive raw field.
+ROW_FIGURES = """
+SELECT group_key, customer_key,
+       customer_share AS customers,
+       trips,
+       CASE WHEN bundle_on THEN full_share ELSE 0 END AS bundle_share,
+       CASE WHEN bundle_on THEN 0 ELSE full_share END AS separate_full_share,
+       CASE WHEN bundle_on THEN full_share * price ELSE 0 END AS bundle_revenue,
+       trips_rest_revenue * inv AS rest_revenue,
+       trips_rest_margin * inv AS rest_margin,
        {rest_units_1} AS rest_units_1,
        {rest_units_2} AS rest_units_2,
        {rest_units_3} AS rest_units_3,
        {rest_units_4} AS rest_units_4,
-       sum(surplus) AS surplus,
-       count(*) FILTER (WHERE surplus * $weeks >= $better_off_min)::DOUBLE AS better_off,
-       sum(CASE WHEN bundle_on THEN 1 - exp(-$weeks * full_share) ELSE 0 END) AS buyers
+       trips_over_b * (ln(rest_weight + w) - log_without) AS surplus
 FROM (
-    SELECT *, trips * w * inv AS full_share, trips_over_b * (ln(rest_weight + w) - log_without) AS surplus
+    SELECT *, trips * w * inv AS full_share
     FROM (
         SELECT *, 1 / (rest_weight + w) AS inv
         FROM (
@@ -124,15 +127,40 @@ FROM (
         )
     )
 )
+"""
+# The same summed over each customer's replayed trips.
+CUSTOMER_FIGURES = """
+SELECT group_key, sum(customers) AS customers, sum(trips) AS trips, sum(bundle_share) AS bundle_share,
+       sum(separate_full_share) AS separate_full_share, sum(bundle_revenue) AS bundle_revenue,
+       sum(rest_revenue) AS rest_revenue, sum(rest_margin) AS rest_margin,
+       sum(rest_units_1) AS rest_units_1, sum(rest_units_2) AS rest_units_2,
+       sum(rest_units_3) AS rest_units_3, sum(rest_units_4) AS rest_units_4, sum(surplus) AS surplus
+FROM ({rows})
+GROUP BY group_key, customer_key
+"""
+# Raw sums (demand.RAW_FIELDS, in order) per segment and bucket, from per-customer figures.
+AGGREGATE = """
+SELECT group_key,
+       sum(customers) AS customers, sum(trips) AS trips, sum(bundle_share) AS bundle_share,
+       sum(separate_full_share) AS separate_full_share, sum(bundle_revenue) AS bundle_revenue,
+       sum(rest_revenue) AS rest_revenue, sum(rest_margin) AS rest_margin,
+       sum(rest_units_1) AS rest_units_1, sum(rest_units_2) AS rest_units_2,
+       sum(rest_units_3) AS rest_units_3, sum(rest_units_4) AS rest_units_4,
+       sum(surplus) AS surplus,
+       count(*) FILTER (WHERE surplus * $weeks >= $better_off_min)::DOUBLE AS better_off,
+       sum(1 - exp(-$weeks * bundle_share)) AS buyers
+FROM ({customers})
 GROUP BY group_key
 """
 # Stand-alone units of slot k: summed for the bundle's own slots, a constant 0 for empty slots.
-SLOT_UNITS = "sum(trips_rest_units_{k} * inv)"
+SLOT_UNITS = "trips_rest_units_{k} * inv"
 EMPTY_SLOT = "0.0"
 
 _lock = threading.Lock()
 _tables: OrderedDict[tuple[int, str], None] = OrderedDict()  # (id(con), table) in use order
 _before: dict[tuple[int, str], np.ndarray] = {}              # raw sums with no bundle, per table
+_one_trip: dict[tuple[int, str], bool] = {}                  # whether every customer of a table replays one trip
+ONE_TRIP_EACH = "SELECT min(customer_share) = 1 FROM {table}"
 
 
 def cached_table(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str) -> str:
@@ -151,6 +179,9 @@ def cached_table(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str) 
         if not exists:
             _before.pop((id(con), qualified), None)
             _build(con, bundle, run_id, qualified)
+        if (id(con), qualified) not in _one_trip:
+            with con.cursor() as cur:
+                _one_trip[(id(con), qualified)] = bool(cur.execute(ONE_TRIP_EACH.format(table=_checked(qualified))).fetchall()[0][0])
         _tables[(id(con), table)] = None
         _evict(con)
     return qualified
@@ -161,6 +192,7 @@ def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
     with _lock:
         _tables.pop((id(con), table.rsplit(".", 1)[-1]), None)
         _before.pop((id(con), table), None)
+        _one_trip.pop((id(con), table), None)
 
 
 def aggregate(
@@ -181,17 +213,19 @@ def aggregate(
         "no_discount_tolerance": NO_DISCOUNT_TOLERANCE,
     }
     with con.cursor() as cur:
-        rows = np.array(cur.execute(_aggregate_sql(table, n_items), params).fetchall(), dtype=np.float64)
+        sql = _aggregate_sql(table, n_items, _one_trip.get((id(con), table), False))
+        rows = np.array(cur.execute(sql, params).fetchall(), dtype=np.float64)
     out = np.zeros((n_segments * P.BUCKETS, len(RAW_FIELDS)))
     if len(rows):
         out[rows[:, 0].astype(np.int64)] = rows[:, 1:]
     return out.reshape(n_segments, P.BUCKETS, len(RAW_FIELDS))
 
 
-def _aggregate_sql(table: str, n_items: int) -> str:
+def _aggregate_sql(table: str, n_items: int, one_trip_each: bool) -> str:
     """``AGGREGATE`` for ``table`` with the unit sums of the bundle's ``n_items`` slots only."""
     slots = {f"rest_units_{k}": SLOT_UNITS.format(k=k) if k <= n_items else EMPTY_SLOT for k in range(1, 5)}
-    return AGGREGATE.format(table=_checked(table), **slots)
+    rows = ROW_FIGURES.format(table=_checked(table), **slots)
+    return AGGREGATE.format(customers=rows if one_trip_each else CUSTOMER_FIGURES.format(rows=rows))
 
 
 def aggregate_without_bundle(
@@ -211,7 +245,7 @@ def aggregate_without_bundle(
 
 def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualified: str) -> None:
     sql = "CREATE OR REPLACE TABLE " + qualified + " AS " + BUILD_CACHE.format(
-        utilities=P.CUSTOMER_UTILITIES, couplings=P.PAIR_COUPLINGS
+        utilities=P.TRIP_UTILITIES, couplings=P.PAIR_COUPLINGS
     )
     params = P.query_parameters(bundle, run_id) | {"n": len(bundle.items)}
     with B.model_cursor(con, bundle.dataset) as (cur, _):
@@ -230,6 +264,7 @@ def _evict(con: duckdb.DuckDBPyConnection) -> None:
             cur.execute("DROP TABLE IF EXISTS " + _qualified(key[1]))
         del _tables[key]
         _before.pop((key[0], _qualified(key[1])), None)
+        _one_trip.pop((key[0], _qualified(key[1])), None)
 
 
 def _qualified(table: str) -> str:

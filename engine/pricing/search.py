@@ -29,17 +29,19 @@ def exact_budget(n_customers: int) -> int:
     return int(np.clip(EXACT_ELEMENTS // max(n_customers, 1), 12, MAX_EXACT_POINTS))
 
 
-def sample_index(bucket: np.ndarray, size: int | None = None) -> np.ndarray:
-    """Customer indexes for the coarse stage: every customer whose hash bucket is below a cut that
-    keeps about ``size`` (default ``SAMPLE``) of them; everyone when there are no more than that.
+def sample_index(bucket: np.ndarray, first: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Row indexes for the coarse stage: the replayed trips of every customer whose hash bucket is
+    below a cut that keeps about ``size`` (default ``SAMPLE``) customers; everyone when there are no
+    more than that. ``bucket`` and ``first`` (the customer's first row) are per row.
 
-    Buckets come from a hash of the customer id, so the sample is random yet the same whatever
-    order the database returns customers in (the search is reproducible).
+    Buckets come from a hash of the customer id, so the sample is random, keeps whole customers,
+    and is the same whatever order the database returns customers in (the search is reproducible).
     """
     size = SAMPLE if size is None else size
-    if len(bucket) <= size:
+    customers = int(first.sum())
+    if customers <= size:
         return np.arange(len(bucket))
-    cut = int(np.ceil(BUCKETS * size / len(bucket)))
+    cut = int(np.ceil(BUCKETS * size / customers))
     return np.flatnonzero(bucket < cut)
 
 

@@ -95,7 +95,7 @@ def load_demand(
     with B.model_cursor(con, dataset) as (cur, _):
         parameters = P.load_bundle(cur, bundle)
     loaded = BundleDemand(bundle, _in_group_order(parameters))
-    if len(parameters.trips_per_week) <= MEMO_MAX_CUSTOMERS:
+    if parameters.n_customers <= MEMO_MAX_CUSTOMERS:
         with _lock:
             _loaded[key] = loaded
             while len(_loaded) > MEMO_ENTRIES:
@@ -104,7 +104,8 @@ def load_demand(
 
 
 def _in_group_order(parameters: P.BundleParameters) -> P.BundleParameters:
-    """The same customers sorted by (segment, bucket), so each group is a contiguous block."""
+    """The same rows sorted by (segment, bucket), so each group is a contiguous block (a stable
+    sort: each customer's replayed trips stay together, its first row first)."""
     key = parameters.segment_code * P.BUCKETS + parameters.bucket                   # (H,)
     if key.max(initial=0) < np.iinfo(np.uint16).max:
         key = key.astype(np.uint16)  # numpy sorts 16-bit keys with a radix sort: linear time
@@ -114,6 +115,8 @@ def _in_group_order(parameters: P.BundleParameters) -> P.BundleParameters:
         utilities=parameters.utilities[order],
         price_coefficient=parameters.price_coefficient[order],
         trips_per_week=parameters.trips_per_week[order],
+        customer_share=parameters.customer_share[order],
+        first=parameters.first[order],
         segment_code=parameters.segment_code[order],
         bucket=parameters.bucket[order],
     )

@@ -1,0 +1,70 @@
+"""Replayed trips: the basket context in which bundle projections evaluate the model.
+
+The item utility of the model (``engine.model.network``) includes the coupling to the rest of the
+trip's basket, ``sum_{j in B\\i} c_ij``. That pull is large exactly on the trips that contain the
+item, so a projection with an empty basket under-predicts joint purchases several-fold (DESIGN.md
+section 4). Bundle projections therefore run over each customer's recent trips, replayed: the
+customer's last ``replay_trips`` trips up to the end of the run's window, each with the run's
+catalog items of its basket as context (the bundle's own items are removed by the projection,
+``engine.pricing.params``). Each replayed trip stands for ``trips_per_week / n_h`` of the
+customer's future trips per week (n_h: the customer's replayed trips).
+
+The definition is written twice, once per side of the process boundary, and tests hold them
+together: ``REPLAY_TRIPS`` (SQL, at registration of a run, and for the truth of a synthetic
+market) and ``replayed_trip_indices`` (numpy, over a prepared run, for the held-out calibration of
+``engine.model.calibration``).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+
+from engine.model.prepared import SPLIT_HOLDOUT, PreparedData
+
+# Trips are ordered as engine.model.features.TRIPS orders them (ts, then basket_id).
+REPLAY_TRIPS = """
+INSERT INTO model_trips
+WITH recent AS (
+    SELECT basket_id, customer_id,
+           row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC, basket_id DESC) AS trip
+    FROM baskets
+    WHERE week <= $last_week AND customer_id IN (SELECT customer_id FROM model_customers WHERE run_id = $run)
+    QUALIFY trip <= $replay_trips
+), basket_items AS (
+    SELECT DISTINCT l.basket_id, CASE WHEN $level = 'category' THEN p.category ELSE p.product_id END AS item_id
+    FROM lines l JOIN products p USING (product_id)
+    WHERE l.basket_id IN (SELECT basket_id FROM recent)
+)
+SELECT $run, r.customer_id, r.trip::INTEGER,
+       coalesce(list(b.item_id ORDER BY b.item_id) FILTER (WHERE b.item_id IS NOT NULL), []::VARCHAR[])
+FROM recent r
+LEFT JOIN basket_items b
+       ON b.basket_id = r.basket_id
+      AND b.item_id IN (SELECT item_id FROM model_items WHERE run_id = $run)
+GROUP BY r.customer_id, r.trip
+"""
+
+
+def insert_replayed_trips(
+    cur: duckdb.DuckDBPyConnection, run_id: str, level: str, last_week: int, replay_trips: int
+) -> None:
+    """Fill ``model_trips`` for ``run_id`` from the dataset's baskets up to ``last_week``."""
+    cur.execute(
+        REPLAY_TRIPS, {"run": run_id, "level": level, "last_week": int(last_week), "replay_trips": int(replay_trips)}
+    )
+
+
+def replayed_trip_indices(data: PreparedData, replay_trips: int) -> np.ndarray:
+    """(R,) indices of each customer's last ``replay_trips`` trips of the training window.
+
+    The numpy twin of ``REPLAY_TRIPS``: training-window trips (train and validation splits) in
+    the order of ``trip_number`` within each customer, sorted by (customer, trip number).
+    """
+    window = np.flatnonzero(data.trip_split != SPLIT_HOLDOUT)  # (T_w,)
+    order = window[np.lexsort((-data.trip_number[window], data.trip_customer[window]))]  # customer, newest first
+    customer = data.trip_customer[order]
+    first = np.searchsorted(customer, customer, side="left")  # (T_w,) position of the customer's newest trip
+    rank = np.arange(len(order)) - first  # 0 = newest
+    keep = order[rank < replay_trips]
+    return keep[np.lexsort((data.trip_number[keep], data.trip_customer[keep]))]
