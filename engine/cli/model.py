@@ -122,6 +122,9 @@ def evaluate(
         update_metrics(con, dataset, info.run_id, metrics)
     result = {"run_id": info.run_id, "dataset": dataset, "level": info.level}
     result.update({key: metrics[key] for key in ("model", "baselines", "slices") if key in metrics})
+    for block in ("calibration", "backtest"):
+        if block in metrics:  # the figures; the per-item and per-week rows are for the Model page
+            result[block] = {k: v for k, v in metrics[block].items() if not isinstance(v, list)}
     if "truth" in metrics:
         result["truth"] = metrics["truth"]
     emit(result, as_json)

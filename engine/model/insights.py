@@ -119,9 +119,14 @@ def learned_pairs(network: ChoiceNetwork, data: PreparedData) -> dict[str, list[
 def truth_recovery(network: ChoiceNetwork, data: PreparedData, truth: dict[str, pd.DataFrame]) -> dict[str, float]:
     """How well the learned parameters recover a synthetic market's true ones.
 
-    ``price_sensitivity_spearman``: rank correlation of learned and true b(h,i) over customer x
-    item pairs; ``complement_auc`` / ``substitute_auc``: AUC of the learned coupling c_ij
-    (resp. -c_ij) separating the true complement (substitute) pairs from all other pairs.
+    Ranks: ``price_sensitivity_spearman``, rank correlation of learned and true b(h,i) over
+    customer x item pairs; ``complement_auc`` / ``substitute_auc``, AUC of the learned coupling
+    c_ij (resp. -c_ij) separating the true complement (substitute) pairs from all other pairs.
+    Magnitudes (a model that shrinks everything by half keeps its ranks but fails these):
+    ``price_sensitivity_ratio``, median of learned / true b(h,i) over the same customer x item
+    pairs; ``complement_strength_ratio``, median of learned / true c_ij over the true complement
+    pairs. The decision figures need the pricing engine and are added by
+    ``engine.pricing.truth_check`` once the run is registered.
     """
     item_pos = pd.Index(data.items["item_id"])
     true_items = truth["items"][truth["items"]["item_id"].isin(item_pos)]
@@ -139,6 +144,7 @@ def truth_recovery(network: ChoiceNetwork, data: PreparedData, truth: dict[str, 
         "price_sensitivity_spearman_customers": metrics.spearman(
             beta_customer.numpy(), true_customers["beta_customer"].to_numpy()
         ),
+        "price_sensitivity_ratio": float(np.median(learned_b.numpy().ravel()[pick] / true_b.ravel()[pick])),
     }
     learned_c = network.coupling_rows(torch.from_numpy(items))[:, torch.from_numpy(items)].numpy()  # (M, M)
     position = {item_id: k for k, item_id in enumerate(true_items["item_id"])}
@@ -149,4 +155,7 @@ def truth_recovery(network: ChoiceNetwork, data: PreparedData, truth: dict[str, 
     upper = np.triu_indices(len(items), k=1)
     result["complement_auc"] = metrics.auc(learned_c[upper], true_c[upper] > 0)
     result["substitute_auc"] = metrics.auc(-learned_c[upper], true_c[upper] < 0)
+    complements = true_c[upper] > 0
+    if complements.any():
+        result["complement_strength_ratio"] = float(np.median(learned_c[upper][complements] / true_c[upper][complements]))
     return result

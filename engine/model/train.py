@@ -21,6 +21,7 @@ from engine.errors import ModelError
 from engine.model.config import ModelConfig
 from engine.model.evaluate import evaluate
 from engine.model.export import write_export
+from engine.model.calibration import calibration
 from engine.model.insights import elasticities_by_segment, learned_pairs, truth_recovery
 from engine.model.lightning import ChoiceModule, TripDataModule
 from engine.model.prepared import PreparedData
@@ -178,6 +179,7 @@ def _fit_run(run_dir, accelerator, devices, num_nodes, strategy, stream) -> Trai
 def evaluate_network(network, data: PreparedData, config: ModelConfig, truth=None) -> dict:
     """Held-out metrics, elasticities by segment, learned pairs and (when known) truth recovery."""
     metrics = evaluate(network, data, config)
+    metrics["calibration"] = calibration(network, data, config)
     metrics["elasticities"] = elasticities_by_segment(network, data, config)
     metrics["pairs"] = learned_pairs(network, data)
     if truth is not None:
