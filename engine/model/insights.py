@@ -158,4 +158,9 @@ def truth_recovery(network: ChoiceNetwork, data: PreparedData, truth: dict[str, 
     complements = true_c[upper] > 0
     if complements.any():
         result["complement_strength_ratio"] = float(np.median(learned_c[upper][complements] / true_c[upper][complements]))
+    ids = true_items["item_id"].to_numpy()
+    result["complements"] = [  # the Model page's learned-vs-true chart
+        {"item_a": str(ids[a]), "item_b": str(ids[b]), "true": float(true_c[a, b]), "learned": float(learned_c[a, b])}
+        for a, b in zip(*upper, strict=True) if true_c[a, b] > 0
+    ]
     return result
