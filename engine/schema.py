@@ -87,7 +87,18 @@ ORDER BY ordinal_position
 """
 
 # Model runs and their exported parameters (engine.model writes them; pricing reads them).
-# Item utility at regular price with no basket context, as DESIGN.md section 4 defines it:
+# Replayed trips: the basket context of bundle projections (engine.model.replay).
+MODEL_TRIPS_DDL = """
+CREATE TABLE IF NOT EXISTS model_trips (
+    run_id       VARCHAR NOT NULL,
+    customer_id  VARCHAR NOT NULL,
+    trip         INTEGER NOT NULL,      -- 1 = the customer's last trip of the run's window, 2 = the one before...
+    items        VARCHAR[] NOT NULL     -- the run's catalog items in that trip's basket (may be empty)
+);
+"""
+
+# Item utility at regular price with no basket context, as DESIGN.md section 4 defines it (bundle
+# projections add the rest of each replayed trip's basket, engine.pricing.params):
 # ("lambda" is a DuckDB keyword, so lambda_i is stored in the column popularity.)
 #   u(h,i) = lambda_i + <theta_h, alpha_i> + habit(h,i) - b(h,i) * regular_price_i
 #   b(h,i) = softplus(beta_customer_h + beta_item_i)           (1/currency, > 0)
@@ -136,10 +147,4 @@ CREATE TABLE IF NOT EXISTS model_pairs (    -- sparse explicit couplings (the tr
     item_b   VARCHAR NOT NULL,
     coupling DOUBLE NOT NULL
 );
-CREATE TABLE IF NOT EXISTS model_trips (    -- replayed trips: the basket context of bundle projections
-    run_id       VARCHAR NOT NULL,
-    customer_id  VARCHAR NOT NULL,
-    trip         INTEGER NOT NULL,      -- 1 = the customer's last trip of the run's window, 2 = the one before...
-    items        VARCHAR[] NOT NULL     -- the run's catalog items in that trip's basket (may be empty)
-);
-"""
+""" + MODEL_TRIPS_DDL

@@ -81,6 +81,7 @@ def _train_one(con, dataset: str, config, db: Path, stream, fit_options: dict, p
     """Prepare, fit and register one run; its result as JSON."""
     from engine.model.runs import prepare_run, register_run
     from engine.model.train import fit_run, result_from_folder
+    from engine.pricing.truth_check import add_truth_decisions
 
     devices, num_nodes, strategy = fit_options["devices"], fit_options["num_nodes"], fit_options["strategy"]
     folder = prepare_run(con, check_dataset_name(dataset), config, db)
@@ -97,6 +98,7 @@ def _train_one(con, dataset: str, config, db: Path, stream, fit_options: dict, p
         result = fit_run(folder, stream=stream, **fit_options)
     if result.status == "trained":
         register_run(con, dataset, folder)
+        add_truth_decisions(con, dataset, result.run_id)  # synthetic markets: decisions checked against the truth
     return result.to_json()
 
 
@@ -111,6 +113,7 @@ def evaluate(
     """Held-out metrics of a run against the baselines (and truth recovery on synthetic data)."""
     from engine.model.runs import get_run, run_folder, update_metrics
     from engine.model.train import evaluate_folder
+    from engine.pricing.truth_check import add_truth_decisions
 
     con = open_store(db)
     info = get_run(con, check_dataset_name(dataset), run)
@@ -120,6 +123,8 @@ def evaluate(
     if recompute or "model" not in metrics:
         metrics = evaluate_folder(run_folder(db, dataset, info.run_id))
         update_metrics(con, dataset, info.run_id, metrics)
+    if "truth" in metrics and (recompute or "decision_capture" not in metrics["truth"]):
+        metrics = add_truth_decisions(con, dataset, info.run_id)
     result = {"run_id": info.run_id, "dataset": dataset, "level": info.level}
     result.update({key: metrics[key] for key in ("model", "baselines", "slices") if key in metrics})
     for block in ("calibration", "backtest"):

@@ -17,10 +17,16 @@ market) and ``replayed_trip_indices`` (numpy, over a prepared run, for the held-
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import numpy as np
 
+from engine.model.config import ModelConfig
 from engine.model.prepared import SPLIT_HOLDOUT, PreparedData
+from engine.schema import MODEL_TRIPS_DDL
+
+REPLAY_TRIPS_DEFAULT = ModelConfig.replay_trips
 
 # Trips are ordered as engine.model.features.TRIPS orders them (ts, then basket_id).
 REPLAY_TRIPS = """
@@ -53,6 +59,34 @@ def insert_replayed_trips(
     cur.execute(
         REPLAY_TRIPS, {"run": run_id, "level": level, "last_week": int(last_week), "replay_trips": int(replay_trips)}
     )
+
+
+MISSING_TRIPS = """
+SELECT (SELECT count(*) FROM information_schema.tables
+        WHERE table_schema = current_schema() AND table_name = 'model_runs') > 0
+   AND (SELECT count(*) FROM information_schema.tables
+        WHERE table_schema = current_schema() AND table_name = 'model_trips') = 0
+"""
+RUNS_TO_BACKFILL = "SELECT run_id, kind, level, config FROM model_runs"
+LAST_WEEK = "SELECT max(week) FROM baskets"
+
+
+def backfill_replayed_trips(cur: duckdb.DuckDBPyConnection) -> bool:
+    """Give the runs of a dataset registered before replayed trips existed their trips.
+
+    ``cur`` is on the dataset's schema. A trained run replays up to the end of its training
+    window (the last ``holdout_weeks`` weeks held out, as its features were built); the truth of
+    a synthetic market up to the end of the data. Returns whether anything was done.
+    """
+    if not cur.execute(MISSING_TRIPS).fetchall()[0][0]:
+        return False
+    cur.execute(MODEL_TRIPS_DDL)
+    last_week = cur.execute(LAST_WEEK).fetchall()[0][0] or 0
+    for run_id, kind, level, config_json in cur.execute(RUNS_TO_BACKFILL).fetchall():
+        config = json.loads(config_json or "{}") if kind == "trained" else {}
+        holdout = int(config.get("holdout_weeks", 8)) if kind == "trained" else 0
+        insert_replayed_trips(cur, run_id, level, last_week - holdout, int(config.get("replay_trips", REPLAY_TRIPS_DEFAULT)))
+    return True
 
 
 def replayed_trip_indices(data: PreparedData, replay_trips: int) -> np.ndarray:

@@ -21,6 +21,7 @@ import duckdb
 
 from engine import store
 from engine.errors import DataError, ModelError, StudioError
+from engine.model.replay import backfill_replayed_trips
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ ALL_CUSTOMERS = "All customers"
 UNKNOWN = "Unknown"
 
 DATASET_VERSION = "SELECT version FROM main.datasets WHERE name = $name"
+_trips_checked: set[tuple[str, str]] = set()  # (schema, dataset version) whose runs have replayed trips
 RUNS_SIGNATURE = "SELECT count(*), max(created_at)::VARCHAR, string_agg(run_id, ',' ORDER BY run_id) FROM model_runs"
 HAS_MODEL_TABLES = """
 SELECT count(*) FROM information_schema.tables
@@ -276,6 +278,10 @@ def model_cursor(con: duckdb.DuckDBPyConnection, dataset: str) -> Iterator[tuple
             rows = []
         if not rows:
             store.get_dataset(con, dataset)  # raises DatasetNotFound naming the datasets there are
+        if (schema, rows[0][0]) not in _trips_checked:  # runs registered before replayed trips get theirs
+            if backfill_replayed_trips(cur):
+                log.info("replayed trips backfilled for the runs of %s", dataset)
+            _trips_checked.add((schema, rows[0][0]))
         yield cur, rows[0][0]
 
 
