@@ -21,6 +21,7 @@ from engine.errors import ModelError
 from engine.model.config import ModelConfig
 from engine.model.evaluate import evaluate
 from engine.model.export import write_export
+from engine.model.backtest import backtest
 from engine.model.calibration import calibration
 from engine.model.insights import elasticities_by_segment, learned_pairs, truth_recovery
 from engine.model.lightning import ChoiceModule, TripDataModule
@@ -180,6 +181,7 @@ def evaluate_network(network, data: PreparedData, config: ModelConfig, truth=Non
     """Held-out metrics, elasticities by segment, learned pairs and (when known) truth recovery."""
     metrics = evaluate(network, data, config)
     metrics["calibration"] = calibration(network, data, config)
+    metrics["backtest"] = backtest(network, data, config)
     metrics["elasticities"] = elasticities_by_segment(network, data, config)
     metrics["pairs"] = learned_pairs(network, data)
     if truth is not None:
