@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from engine import store
+from engine.model.projection import replayed_recent_level
 from engine.errors import ModelError
 from engine.model.export import HABITS, ITEMS, exported_parameters
 from engine.model.insights import regular_utilities
@@ -100,6 +101,7 @@ def test_sql_utility_from_exported_tables_equals_the_network(shared, network):
     with store.dataset_cursor(shared.con, "sample") as cur:
         sql = cur.execute(SQL_UTILITY, {"run": shared.run_dir.name, "customers": ids}).df()
     utility, _ = regular_utilities(network, data, TINY, customers)  # (40, I) from the network
+    utility = utility + replayed_recent_level(network, data, TINY)[None, :]  # exported lambda holds the recent level
     expected = {(c, i): utility[r, k] for r, c in enumerate(ids) for k, i in enumerate(data.items["item_id"])}
     assert len(sql) == 40 * data.n_items
     got = np.array([expected[(c, i)] for c, i in zip(sql["customer_id"], sql["item_id"], strict=True)])
@@ -107,7 +109,7 @@ def test_sql_utility_from_exported_tables_equals_the_network(shared, network):
     assert np.ptp(got) > 0.5  # customers and items really differ
 
 
-def test_habits_export_only_pairs_with_history_and_lambda_folds_season_and_promotion(shared, network):
+def test_habits_export_only_pairs_with_history_and_lambda_folds_season_promotion_and_recent_level(shared, network):
     data = PreparedData.load(shared.run_dir)
     tables = exported_parameters(network, data, TINY)
     habits = tables[HABITS]
@@ -115,7 +117,10 @@ def test_habits_export_only_pairs_with_history_and_lambda_folds_season_and_promo
     assert (habits["habit"] != 0).all()
     season = network.season_item.detach().numpy() @ data.season.mean(axis=0)
     promo = data.promo.mean(axis=0) @ network.promo_effect.detach().numpy()
-    assert np.allclose(tables[ITEMS]["popularity"], network.popularity.detach().numpy() + season + promo, atol=1e-5)
+    delta = replayed_recent_level(network, data, TINY)
+    assert np.abs(delta).max() > 1e-3  # the recent level moves items: the check below sees it
+    assert np.allclose(tables[ITEMS]["popularity"], network.popularity.detach().numpy() + season + promo + delta,
+                       atol=1e-5)
 
 
 def test_unfinished_runs_are_never_registered(shared):

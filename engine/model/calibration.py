@@ -1,9 +1,10 @@
 """Calibration of the projection on the held-out weeks: predicted vs observed purchases.
 
 The bundle projection (``engine.pricing``) predicts a customer's purchases per trip from the
-exported parameters (the average season and promotion folded into lambda, habits at the end of
-the training window, regular prices) with each of the customer's replayed trips as basket
-context (``engine.model.replay``). This module asks the same model the same question on the held-
+exported parameters (the average season and promotion and the item's recent level folded into
+lambda, habits at the end of the training window, regular prices) with each of the customer's
+replayed trips as basket context (``engine.model.replay``; the same utility in torch:
+``engine.model.projection``). This module asks the same model the same question on the held-
 out weeks, customer by customer, and compares with what the customers bought there:
 
     predicted purchases of item i = sum_h n_h^hold x mean_{t in R_h} P(i | h, B_t \\ i)
@@ -26,15 +27,14 @@ import numpy as np
 import torch
 
 from engine.model.baselines import PersonalFrequencyBaseline, PopularityBaseline, trip_lines
-from engine.model.batches import TripTensors
 from engine.model.config import ModelConfig
 from engine.model.network import ChoiceNetwork
 from engine.model.prepared import SPLIT_HOLDOUT, PreparedData
+from engine.model.projection import recent_level, trip_utilities
 from engine.model.replay import replayed_trip_indices
 
 MIN_ITEM_PURCHASES = 20
 TOP_PAIRS = 50
-CHUNK = 1024  # replayed trips per block: (CHUNK x I) utilities
 
 
 def ratio_summary(predicted: np.ndarray, observed: np.ndarray) -> dict[str, float]:
@@ -161,52 +161,20 @@ def _model_predictions(
     rows_customer = np.concatenate([customer, lonely])                            # (R',)
     rows_trip = np.concatenate([replayed, np.full(len(lonely), -1)])              # -1: empty basket
     weight = trips_hw[rows_customer] / np.maximum(n_replayed[rows_customer], 1)[:, None]  # (R', W_h)
-
-    tensors = TripTensors(data, config.habit_decay)
-    I = data.n_items
-    season = torch.from_numpy(data.season.mean(axis=0))                           # (S,)
-    promo = torch.from_numpy(data.promo.mean(axis=0))                             # (I, P)
-    price = torch.from_numpy(data.regular_price)                                  # (I,)
-    end_number = torch.from_numpy(data.end_habit_number())                        # (H,)
-    own = 2.0 * (network.alpha * network.rho).sum(-1)                             # (I,) c_ii
-    pair_coupling = network.coupling(torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1]))  # (P,)
-    item_week = np.zeros((trips_hw.shape[1], I))
-    pair_total = np.zeros(len(pairs))
-    for start in range(0, len(rows_customer), CHUNK):
-        block = slice(start, start + CHUNK)
-        cust = torch.from_numpy(rows_customer[block])                             # (B,)
-        trip = rows_trip[block]
-        B = len(cust)
-        basket = torch.zeros(B, I, dtype=torch.bool)                              # (B, I)
-        real = np.flatnonzero(trip >= 0)
-        if len(real):
-            line_trip, line_item = trip_lines(data, trip[real])
-            row_of = _rows_of(trip, line_trip)
-            basket[torch.from_numpy(row_of), torch.from_numpy(line_item)] = True
-        sums = basket.float() @ torch.cat([network.alpha, network.rho], dim=1)   # (B, 2K)
-        habit = tensors.habit(
-            cust.repeat_interleave(I), torch.arange(I).repeat(B), end_number[cust].repeat_interleave(I)
-        ).reshape(B, I)
-        u = network.catalog_utility(
-            cust, season.expand(B, -1), habit, price.expand(B, -1), promo.expand(B, -1, -1), sums
-        ) - basket.float() * own                                                   # (B, I) item i not its own context
-        w = torch.from_numpy(weight[block]).float()                               # (B, W_h)
-        item_week += (w.T @ torch.sigmoid(u)).double().numpy()
-        a, b = torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1])
-        coupling_ab = pair_coupling[None, :]                                      # (1, P)
-        x_a = u[:, a] - basket[:, b].float() * coupling_ab                        # (B, P) a without b in context
-        x_b = u[:, b] - basket[:, a].float() * coupling_ab
-        both = x_a + x_b + coupling_ab
-        zeros = torch.zeros_like(both)
-        log_norm = torch.logsumexp(torch.stack([zeros, x_a, x_b, both]), dim=0)   # (B, P)
-        pair_total += (w.sum(dim=1)[:, None] * torch.exp(both - log_norm)).sum(dim=0).double().numpy()
+    utilities, basket = trip_utilities(network, data, config, rows_customer, rows_trip)  # (R', I) twice
+    utilities += torch.from_numpy(
+        recent_level(utilities[: len(replayed)], basket[: len(replayed)], config.recent_level_prior)
+    ).float()                                                                     # the exported lambda
+    a, b = torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1])
+    coupling_ab = network.coupling(a, b).detach()[None, :]                       # (1, P) c_ab
+    x_a = utilities[:, a] - basket[:, b].float() * coupling_ab                   # (R', P) a without b in context
+    x_b = utilities[:, b] - basket[:, a].float() * coupling_ab
+    both = x_a + x_b + coupling_ab
+    log_norm = torch.logsumexp(torch.stack([torch.zeros_like(both), x_a, x_b, both]), dim=0)  # (R', P)
+    w = torch.from_numpy(weight).float()                                          # (R', W_h)
+    item_week = (w.T @ torch.sigmoid(utilities)).double().numpy()                 # (W_h, I)
+    pair_total = (w.sum(dim=1)[:, None] * torch.exp(both - log_norm)).sum(dim=0).double().numpy()  # (P,)
     return item_week, pair_total
-
-
-def _rows_of(trip: np.ndarray, line_trip: np.ndarray) -> np.ndarray:
-    """Position in ``trip`` (distinct trip indices, -1 for none) of each line's trip."""
-    order = np.argsort(trip, kind="stable")
-    return order[np.searchsorted(trip[order], line_trip)]
 
 
 def _baseline_predictions(data: PreparedData, trips_hw: np.ndarray, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

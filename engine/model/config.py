@@ -29,6 +29,9 @@ class ModelConfig:
     # Bundle projections replay each customer's last N trips of the training window: the rest of
     # each basket is the context of the bundle's items (DESIGN.md section 4, engine.model.replay).
     replay_trips: int = 8
+    # Prior sd of each item's recent level (engine.model.projection): how far the projection may
+    # move an item from its annual-average level to what the replayed trips show.
+    recent_level_prior: float = 0.5
     # --- network ----------------------------------------------------------------------------
     latent_dim: int = 24  # K: size of theta_h, alpha_i, rho_i
     demo_hidden: int = 32  # hidden units of g(demographics)
@@ -68,6 +71,8 @@ class ModelConfig:
                 raise ModelError(f"{name} must be a positive whole number; found {value!r}")
         if not 0.0 < self.habit_decay < 1.0:
             raise ModelError(f"habit_decay must be between 0 and 1; found {self.habit_decay!r}")
+        if not self.recent_level_prior > 0.0:
+            raise ModelError(f"recent_level_prior must be positive; found {self.recent_level_prior!r}")
         if not 0.0 < self.val_fraction < 0.5:
             raise ModelError(f"val_fraction must be between 0 and 0.5; found {self.val_fraction!r}")
 

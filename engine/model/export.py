@@ -7,7 +7,7 @@ What pricing reads (utility at the regular price, no basket context):
     c_ij   = <rho_i, alpha_j> + <rho_j, alpha_i>
 
 Exported ``lambda`` folds in the average season and the average promotion of the item over the
-data's weeks; ``habit`` is gamma_i * habit feature at the end of the data (after each
+data's weeks, and the item's recent level (``engine.model.projection``); ``habit`` is gamma_i * habit feature at the end of the data (after each
 customer's last trip), one row per customer-item pair with history. Parameters, never a
 customers x items table.
 """
@@ -24,6 +24,7 @@ from engine.model.batches import TripTensors
 from engine.model.config import ModelConfig
 from engine.model.network import ChoiceNetwork
 from engine.model.prepared import PreparedData
+from engine.model.projection import replayed_recent_level
 
 EXPORT_DIR = "export"
 ITEMS, CUSTOMERS, HABITS = "model_items.parquet", "model_customers.parquet", "model_habits.parquet"
@@ -35,9 +36,10 @@ def exported_parameters(network: ChoiceNetwork, data: PreparedData, config: Mode
     network = network.eval().cpu()
     season_mean = torch.from_numpy(data.season.mean(axis=0))  # (S,)
     promo_mean = torch.from_numpy(data.promo.mean(axis=0))  # (I, P)
+    delta = torch.from_numpy(replayed_recent_level(network, data, config)).float()  # (I,) the items' recent level
     popularity = (
-        network.popularity + network.season_item @ season_mean + promo_mean @ network.promo_effect
-    )  # (I,) lambda with the average season and promotion folded in
+        network.popularity + network.season_item @ season_mean + promo_mean @ network.promo_effect + delta
+    )  # (I,) lambda with the average season and promotion and the recent level folded in
     items = data.items
     item_table = pd.DataFrame(
         {

@@ -31,7 +31,8 @@ def regular_utilities(
     tensors: TripTensors | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """u(h,i) and b(h,i), both (B, I), at the regular price, average season and promotion,
-    habits at the end of the data and no basket context (the exported utility)."""
+    habits at the end of the data and no basket context (the exported utility, less the items'
+    recent level of ``engine.model.projection``)."""
     tensors = tensors or TripTensors(data, config.habit_decay)
     B, I = len(customers), data.n_items
     customer = torch.from_numpy(customers)
