@@ -78,10 +78,12 @@ def bench_kpi(repeat: int = 7) -> dict[str, float]:
 
 
 def bench_pricing() -> dict[str, float | str]:
-    """What-if and optimizer speed (default market and 1M customers): see engine.pricing.benchmark."""
+    """What-if and optimizer speed (default market, 1M customers, a trained Complete Journey run):
+    see engine.pricing.benchmark."""
     from engine.pricing.benchmark import bench_pricing as run
+    from engine.pricing.benchmark import bench_pricing_completejourney
 
-    return run()
+    return run() | bench_pricing_completejourney()
 
 
 def bench_bundles(repeat: int = 3) -> dict[str, float]:

@@ -12,6 +12,9 @@ What is measured (wall time, this machine, one process):
 - ``optimize_s_1m``: ``optimize_price`` for that bundle on the 1M population, median of 3,
   parameters read from DuckDB every time (the vectorized path keeps no arrays this large),
   strategies and bands included. ``optimize_s_default``: the same on the default market.
+- ``whatif_ms_p50_cj``: the warm what-if on a trained Complete Journey run (default model
+  settings, one epoch: the fit's quality does not change the cost) for its most co-purchased
+  pair, over every customer's replayed trips (``whatif_cj_rows`` of them).
 - ``*_cpu_*``: the same medians in process CPU time (all threads). On a shared machine wall time
   grows with other people's load; CPU time barely does, so it tells what an idle 2-core machine
   would show (about the wall time when one core does the work, less when DuckDB uses both).
@@ -88,3 +91,28 @@ def bench_pricing(customers: int = 1_000_000, repeat: int = 25) -> dict[str, flo
         "population_1m_build_s": round(build, 2),
         "pricing_measured": MEASURED,
     }
+
+
+def bench_pricing_completejourney(repeat: int = 25) -> dict[str, float]:
+    """The warm what-if on a trained Complete Journey run (see the module docstring)."""
+    from engine.bundles import BundleQuery, find_bundles
+    from engine.model.config import ModelConfig
+    from engine.model.runs import prepare_run, register_run
+    from engine.model.train import fit_run
+    from engine.sources import completejourney
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "bench.duckdb"
+        con = store.connect(db)
+        completejourney.ingest(con, "bench_cj")
+        run_dir = prepare_run(con, "bench_cj", ModelConfig(max_epochs=1), db)
+        fit_run(run_dir, accelerator="cpu")
+        register_run(con, "bench_cj", run_dir)
+        pair = find_bundles(con, "bench_cj", BundleQuery(rank_by="support", margin_pool=0)).candidates[0].items
+        bundle = B.open_bundle(con, "bench_cj", list(pair))
+        _, warm, warm_cpu = _whatif(con, "bench_cj", list(pair), bundle.sum_of_parts, repeat)
+        with B.model_cursor(con, "bench_cj") as (cur, _):
+            rows = cur.execute("SELECT count(*) FROM model_trips").fetchall()[0][0]
+        con.close()
+    return {"whatif_ms_p50_cj": round(1000 * warm, 1), "whatif_cpu_ms_p50_cj": round(1000 * warm_cpu, 1),
+            "whatif_cj_rows": int(rows)}
