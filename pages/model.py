@@ -11,6 +11,7 @@ from engine.model.jobs import TrainingJob
 from engine.model.report import METRIC_LABELS, ModelReport, model_report
 from engine.model.runs import RunInfo, list_runs
 from engine.model.train import describe_device
+from engine.model.trust import TrustChart, trust_report
 from pages._common import current_dataset, db_path, get_connection, run_or_error
 
 SEEN_RUN_KEY = "model_seen_run"  # the finished training this session has already refreshed for
@@ -85,11 +86,6 @@ def show_metrics(report: ModelReport) -> None:
     if not report.slices.empty:
         st.caption("Slices")
         st.dataframe(report.slices, hide_index=True)
-    if report.truth:
-        st.subheader("Recovery of the known truth (synthetic market)")
-        st.dataframe(
-            [{"measure": k.replace("_", " "), "value": v} for k, v in report.truth.items()], hide_index=True
-        )
 
 
 def show_behaviour(report: ModelReport) -> None:
@@ -105,11 +101,35 @@ def show_behaviour(report: ModelReport) -> None:
     right.caption("Boxes: 25-75% of the demand-weighted customer x item elasticities; whiskers 5-95%.")
     right.plotly_chart(box.update_layout(showlegend=False, yaxis_title="own-price elasticity"), width="stretch")
     st.subheader("Learned complements and substitutes")
-    left, right = st.columns(2)
-    left.caption("Complements (coupling > 0)")
-    left.dataframe(report.complements, hide_index=True)
-    right.caption("Substitutes (coupling < 0)")
-    right.dataframe(report.substitutes, hide_index=True)
+    for column, title, frame in zip(st.columns(2), ("Complements (coupling > 0)", "Substitutes (coupling < 0)"),
+                                    (report.complements, report.substitutes)):
+        column.caption(title)
+        column.dataframe(frame, hide_index=True)
+
+
+def show_trust(metrics: dict, dataset: str) -> None:
+    st.header("Can I trust the projections?")
+    trust = trust_report(metrics)
+    if trust.empty:
+        st.info(f"This run has no held-out checks yet: `python -m engine evaluate --dataset {dataset} --recompute`.")
+        return
+    st.table(trust.summary, hide_index=True)
+    show_charts(trust.held_out)
+    if trust.truth_tiles or trust.truth:
+        st.subheader("Recovery of the known truth (synthetic market)")
+        for column, tile in zip(st.columns(3), trust.truth_tiles):
+            column.metric(tile.label, tile.value, tile.verdict, tile.color, delta_arrow="off", help=tile.note)
+        st.markdown(trust.truth_sentence)
+        show_charts(trust.truth)
+
+
+def show_charts(charts: tuple[TrustChart, ...]) -> None:
+    for start in range(0, len(charts), 2):
+        for column, chart in zip(st.columns(2, gap="large"), charts[start : start + 2]):
+            column.plotly_chart(chart.figure, width="stretch")
+            column.markdown(chart.sentence)
+            if chart.table is not None:
+                column.table(chart.table, hide_index=True)
 
 
 st.title("Model")
@@ -126,4 +146,5 @@ run = pick_run(dataset)
 if run is not None:
     report = model_report(run)
     show_metrics(report)
+    show_trust(run.metrics, dataset)
     show_behaviour(report)
