@@ -7,6 +7,7 @@ is a primitive so it round-trips through JSON and Lightning checkpoints (``weigh
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,11 @@ class ModelConfig:
     demo_hidden: int = 32  # hidden units of g(demographics)
     # --- training ---------------------------------------------------------------------------
     negatives: int = 32  # sampled non-purchased catalog items per trip, importance-weighted
-    batch_trips: int = 2048  # trips per batch (~ 2048 x (5 + 32) = 75k scored items)
+    batch_trips: int = 2048  # trips per batch at most (~ 2048 x (5 + 32) = 75k scored items)
+    # ... and fewer on small datasets, so an epoch takes at least this many optimizer steps: the
+    # learning rate decays per epoch, so with few steps the parameters cannot travel far from their
+    # start (price sensitivities came out at 0.74x the truth on an 800-customer market).
+    min_steps_per_epoch: int = 100
     # Adam at 0.01, x0.75 per epoch: a constant 0.01-0.02 overfits the Complete Journey within
     # 2-4 epochs; the decay reaches a lower validation loss than any constant rate tried.
     learning_rate: float = 0.01
@@ -65,6 +70,7 @@ class ModelConfig:
             "batch_trips": self.batch_trips,
             "max_epochs": self.max_epochs,
             "replay_trips": self.replay_trips,
+            "min_steps_per_epoch": self.min_steps_per_epoch,
         }
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
@@ -75,6 +81,11 @@ class ModelConfig:
             raise ModelError(f"recent_level_prior must be positive; found {self.recent_level_prior!r}")
         if not 0.0 < self.val_fraction < 0.5:
             raise ModelError(f"val_fraction must be between 0 and 0.5; found {self.val_fraction!r}")
+
+    def trips_per_batch(self, n_train_trips: int) -> int:
+        """Trips per training batch: ``batch_trips``, or fewer so that an epoch of ``n_train_trips``
+        takes at least ``min_steps_per_epoch`` steps (never under 64 trips)."""
+        return max(64, min(self.batch_trips, math.ceil(n_train_trips / self.min_steps_per_epoch)))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -107,6 +107,10 @@ class TripDataModule(pl.LightningDataModule):
             device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
             self.tensors = TripTensors(self.data, self.config.habit_decay, device)
 
+    @property
+    def batch_trips(self) -> int:
+        return self.config.trips_per_batch(len(self.data.trips_in(SPLIT_TRAIN)))
+
     def _shard(self) -> tuple[int, int]:
         if self.trainer is None:
             return 0, 1
@@ -115,13 +119,13 @@ class TripDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> TripBatches:
         rank, world_size = self._shard()
         return TripBatches(
-            self.tensors, self.data.trips_in(SPLIT_TRAIN), self.config.batch_trips, self.config.negatives,
+            self.tensors, self.data.trips_in(SPLIT_TRAIN), self.batch_trips, self.config.negatives,
             seed=self.config.seed, shuffle=True, rank=rank, world_size=world_size,
         )
 
     def val_dataloader(self) -> TripBatches:
         rank, world_size = self._shard()
         return TripBatches(
-            self.tensors, self.data.trips_in(SPLIT_VAL), self.config.batch_trips, self.config.negatives,
+            self.tensors, self.data.trips_in(SPLIT_VAL), self.batch_trips, self.config.negatives,
             seed=self.config.seed + VALIDATION_SEED_OFFSET, shuffle=False, rank=rank, world_size=world_size,
         )

@@ -31,7 +31,7 @@ def raw_torch_examples_per_s(data: PreparedData, config: ModelConfig, steps: int
     module = ChoiceModule.for_data(data, config)
     network = module.network.train()
     tensors = TripTensors(data, config.habit_decay)
-    batches = TripBatches(tensors, data.trips_in(SPLIT_TRAIN), config.batch_trips, config.negatives, config.seed, True)
+    batches = TripBatches(tensors, data.trips_in(SPLIT_TRAIN), config.trips_per_batch(len(data.trips_in(SPLIT_TRAIN))), config.negatives, config.seed, True)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     examples, done = 0, 0
     start = time.perf_counter()

@@ -11,7 +11,9 @@ trained run can be re-projected with the truth. For every true complement pair S
 - ``true_optimal_gain``: the true optimum within the same guardrails (``optimize_price`` on the
   truth run, with no minimum gain: the best there is);
 - ``capture`` = true gain at the learned price / true optimal gain, for pairs where some discount
-  truly pays; ``losing_pairs`` counts pairs (all of them) whose learned decision loses margin.
+  truly pays (``mean``, ``min`` over them; ``total``: the sum of the true gains at the learned
+  prices over the sum of the true optima, which weighs each pair by what is at stake);
+  ``losing_pairs`` counts pairs (all of them) whose learned decision loses margin.
 
 ``pair_rate_ratio`` compares the magnitudes that drive those decisions: the trained run's
 projected no-bundle rate of buying the whole pair, over the truth's (median over the pairs).
@@ -74,6 +76,7 @@ def truth_decisions(con: duckdb.DuckDBPyConnection, dataset: str, run_id: str, w
         "decision_capture": {
             "mean": float(np.mean(captures)) if captures else None,
             "min": float(np.min(captures)) if captures else None,
+            "total": _total_capture(rows),
             "pairs_where_a_discount_pays": len(captures),
             "losing_pairs": sum(r["true_gain_at_learned_price"] < -GAIN_TOLERANCE for r in rows),
             "weeks": weeks,
@@ -81,6 +84,12 @@ def truth_decisions(con: duckdb.DuckDBPyConnection, dataset: str, run_id: str, w
         },
         "pair_rate_ratio": float(np.median(rate_ratios)) if rate_ratios else None,
     }
+
+
+def _total_capture(rows: list[dict]) -> float | None:
+    optimal = sum(r["true_optimal_gain"] for r in rows if r["capture"] is not None)
+    gained = sum(r["true_gain_at_learned_price"] for r in rows if r["capture"] is not None)
+    return float(gained / optimal) if optimal > GAIN_TOLERANCE else None
 
 
 def _joint_rate(con: duckdb.DuckDBPyConnection, dataset: str, items: list[str], run: str) -> float:
