@@ -28,6 +28,11 @@ CREATE TABLE customer_attributes (      -- one row per customer x attribute; unk
     attribute    VARCHAR NOT NULL,
     value        VARCHAR NOT NULL
 );
+CREATE TABLE customer_attribute_kinds ( -- engine.personal_data: what an imported attribute is
+    attribute  VARCHAR PRIMARY KEY,
+    kind       VARCHAR NOT NULL CHECK (kind IN ('attribute', 'identifier')),  -- identifier: never a dimension
+    reason     VARCHAR NOT NULL
+);
 CREATE TABLE products (
     product_id  VARCHAR PRIMARY KEY,
     name        VARCHAR NOT NULL,
@@ -68,6 +73,7 @@ CREATE TABLE cost_ratios (              -- analyst assumption: unit cost / shelf
 CANONICAL_TABLES = (
     "customers",
     "customer_attributes",
+    "customer_attribute_kinds",
     "products",
     "baskets",
     "lines",

@@ -9,6 +9,12 @@ The import is all or nothing: everything happens inside ``engine.store.replace_d
 transaction, so bad input (one ``DataError`` line naming file, column and first offending
 rows), a crash or a kill leaves every existing dataset exactly as it was. The Data page and
 ``python -m engine ingest files`` both call ``ingest``.
+
+Personal data stays out: each customer column is classified (``engine.personal_data``) and a
+direct identifier (emails, phones, card numbers, names, free text, values unique per customer)
+is not imported unless the mapping's ``allow_attributes`` lists it; the dataset details say
+which columns were left out and why (``left_out_columns``), and ``customer_attribute_kinds``
+marks every imported attribute, so a forced-in identifier is never offered as a dimension.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from pathlib import Path
 
 import duckdb
 
-from engine import cleaning, store
+from engine import cleaning, personal_data, store
 from engine.errors import DataError, StoreError
+from engine.personal_data import ColumnVerdict
 from engine.sources import file_checks as checks
 from engine.sources.file_checks import PARSING_MACROS, MappedColumn
 from engine.sources.file_reader import TableFile, load_raw, open_table_file
@@ -80,6 +87,8 @@ INSERT_STAGE_ATTRIBUTE = """
 INSERT INTO stage_customer_attributes
 SELECT DISTINCT files_id(customer_id), $attribute, files_id({column}) FROM raw_customers
 """
+# One customer column, one value per row, for the personal-data classifier ({column}: attribute_<n>).
+ATTRIBUTE_VALUES = "SELECT files_id(customer_id) AS customer_id, files_id({column}) AS value FROM raw_customers"
 CREATE_STAGE_PROMOTIONS = (
     "CREATE TEMP TABLE stage_promotions (product_id VARCHAR, week INTEGER, display BOOLEAN, mailer BOOLEAN)"
 )
@@ -134,6 +143,8 @@ def ingest(
     columns = {kind: resolve_columns(table_file, spec.for_file(kind)) for kind, table_file in inputs.items()}
 
     def build(cur: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], dict]:
+        kinds: list[ColumnVerdict] = []  # imported attributes
+        left_out: list[ColumnVerdict] = []  # customer columns not imported (personal data), by file column
         cur.execute(PARSING_MACROS)
         rows = {
             "transactions": _stage_transactions(cur, inputs["transactions"], columns["transactions"], spec.transactions)
@@ -147,10 +158,13 @@ def ingest(
             cur.execute(STAGE_PRODUCTS_FROM_LINES)
         cur.execute(CREATE_STAGE_ATTRIBUTES)
         if "customers" in inputs:
-            rows["customers"] = _stage_customers(cur, inputs["customers"], columns["customers"])
+            rows["customers"], kinds, left_out = _stage_customers(
+                cur, inputs["customers"], columns["customers"], spec.customers
+            )
         cur.execute(CREATE_STAGE_PROMOTIONS)
         report = cleaning.finish_dataset(cur)
-        details = _details(cur, inputs, columns, rows, spec)
+        personal_data.record_kinds(cur, kinds)
+        details = _details(cur, inputs, columns, rows, spec, kinds, left_out)
         for table in TEMP_TABLES:
             cur.execute("DROP TABLE IF EXISTS " + table)
         return report, details
@@ -202,6 +216,14 @@ def resolve_columns(table_file: TableFile, mapping: FileMapping) -> dict[str, Ma
         for position, (attribute, column) in enumerate(attributes):
             index = _column_index(table_file, column, f"attribute {attribute}")
             found[f"attribute_{position}"] = MappedColumn(attribute, f"attribute_{position}", table_file.columns[index])
+        names = [attribute for attribute, _ in attributes]
+        unknown = [name for name in mapping.allow_attributes if name not in names]
+        if unknown:
+            listed = ", ".join(f'"{name}"' for name in names) or "none"
+            raise DataError(
+                f'mapping [customers]: allow_attributes names "{unknown[0]}", which is not an attribute of '
+                f"{table_file.label}; its attributes are {listed}"
+            )
     return found
 
 
@@ -251,10 +273,24 @@ def _stage_products(
     return rows
 
 
-def _stage_customers(cur: duckdb.DuckDBPyConnection, source: TableFile, columns: dict[str, MappedColumn]) -> int:
-    attributes = [column for raw, column in columns.items() if raw.startswith("attribute_")]
-    rows = _load(cur, source, columns, ["customer_id"] + [column.raw for column in attributes])
+def _stage_customers(
+    cur: duckdb.DuckDBPyConnection, source: TableFile, columns: dict[str, MappedColumn], mapping: FileMapping
+) -> tuple[int, list[ColumnVerdict], list[ColumnVerdict]]:
+    """Stage the customers' attributes; return rows read, the imported attributes' kinds, the left-out columns."""
+    candidates = [column for raw, column in columns.items() if raw.startswith("attribute_")]
+    rows = _load(cur, source, columns, ["customer_id"] + [column.raw for column in candidates])
     checks.check_columns(cur, source, "raw_customers", _rules(columns, "missing", ("customer_id",)))
+    attributes, kinds, left_out = [], [], []
+    for column in candidates:
+        profile = personal_data.profile_column(cur, ATTRIBUTE_VALUES.format(column=column.raw), {})
+        verdict = personal_data.classify(column.file_column, profile)
+        if verdict.is_identifier and column.field not in mapping.allow_attributes:
+            log.info("customer column %r left out: %s", column.file_column, verdict.reason)
+            left_out.append(verdict)
+            continue
+        reason = verdict.reason + ("; imported as allow_attributes asks" if verdict.is_identifier else "")
+        attributes.append(column)
+        kinds.append(ColumnVerdict(column.field, verdict.kind, reason))
     checks.check_conflicting_keys(
         cur,
         source,
@@ -266,7 +302,7 @@ def _stage_customers(cur: duckdb.DuckDBPyConnection, source: TableFile, columns:
     )
     for column in attributes:
         cur.execute(INSERT_STAGE_ATTRIBUTE.format(column=column.raw), {"attribute": column.field})
-    return rows
+    return rows, kinds, left_out
 
 
 def _rules(columns: dict[str, MappedColumn], kind: str, raws: tuple[str, ...]) -> list[checks.ColumnRule]:
@@ -280,20 +316,34 @@ def _load(
     return load_raw(cur, source, RAW_TABLE[source.kind], selection)
 
 
-def _details(cur: duckdb.DuckDBPyConnection, inputs: dict, columns: dict, rows: dict, spec: ColumnMapping) -> dict:
+def _details(
+    cur: duckdb.DuckDBPyConnection,
+    inputs: dict,
+    columns: dict,
+    rows: dict,
+    spec: ColumnMapping,
+    kinds: list[ColumnVerdict],
+    left_out: list[ColumnVerdict],
+) -> dict:
     described = {}
     for kind, table_file in inputs.items():
-        used = {column.file_column for column in columns[kind].values()}
+        dropped = {verdict.column for verdict in left_out} if kind == "customers" else set()
+        used = [column for column in columns[kind].values() if column.file_column not in dropped]
         described[kind] = {
             **table_file.to_json(),
             "rows": rows.get(kind),
-            "columns_used": {column.field: column.file_column for column in columns[kind].values()},
-            "columns_ignored": [c for c in table_file.columns if c not in used],
+            "columns_used": {column.field: column.file_column for column in used},
+            "columns_ignored": [
+                c for c in table_file.columns if c not in {column.file_column for column in used} | dropped
+            ],
         }
     details = {
         "files": described,
         "mapping": spec.to_dict(),
         "baskets_from_customer_day": "basket_id" not in columns["transactions"],
+        # personal data: customer columns not imported, and imported attributes never used as dimensions
+        "left_out_columns": [verdict.to_json() for verdict in left_out],
+        "identifier_attributes": [verdict.to_json() for verdict in kinds if verdict.is_identifier],
     }
     if "customers" in inputs:
         details["customers_without_transactions"] = int(cur.execute(CUSTOMERS_WITHOUT_LINES).fetchall()[0][0])

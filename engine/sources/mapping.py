@@ -7,7 +7,9 @@ mapping at all. Options per section: ``date_format`` (strftime codes, transactio
 ``decimal_separator`` ("." or ","), ``delimiter`` (one character; detected from the header
 line when absent) and, for customers, ``attributes``: the demographic columns, kept as
 categories (a list of column names, or a table ``attribute name = "column"``; absent: every
-column other than the customer id).
+column other than the customer id), and ``allow_attributes``: attributes the import would leave
+out as personal data (``engine.personal_data``: emails, phones, card numbers, names, free text,
+values unique per customer) but that are not, imported anyway and never offered as a segment.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ name = "title"          # name, department, category, brand, unit_cost: all opti
 [customers]
 customer_id = "member"
 attributes = ["age_group", "income_group"]   # demographic attributes, kept as categories
+# Columns of personal data (emails, phones, card numbers, names, free text, values unique per
+# customer) are left out, and the import report says why. To import one the check got wrong:
+# allow_attributes = ["loyalty_code"]   # imported, but never a KPI, segment or pricing dimension
 """
 
 FILE_KINDS = ("transactions", "products", "customers")
@@ -79,7 +84,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
 OPTIONS: dict[str, tuple[str, ...]] = {
     "transactions": ("date_format", "decimal_separator", "delimiter"),
     "products": ("decimal_separator", "delimiter"),
-    "customers": ("attributes", "delimiter"),
+    "customers": ("attributes", "allow_attributes", "delimiter"),
 }
 
 DELIMITERS = (",", ";", "\t", "|")  # what header detection tries, in order of preference
@@ -99,6 +104,7 @@ class FileMapping:
     decimal_separator: str = "."
     delimiter: str | None = None
     attributes: tuple[tuple[str, str], ...] | None = None  # (attribute name, file column); None: all others
+    allow_attributes: tuple[str, ...] = ()  # attribute names imported even when classified as personal data
 
     def column_for(self, field_name: str) -> str | None:
         """The file column the mapping names for ``field_name``, or None."""
@@ -115,6 +121,8 @@ class FileMapping:
             out["delimiter"] = self.delimiter
         if self.attributes is not None:
             out["attributes"] = dict(self.attributes)
+        if self.allow_attributes:
+            out["allow_attributes"] = list(self.allow_attributes)
         return out
 
 
@@ -207,6 +215,7 @@ def _parse_section(kind: str, section: Mapping) -> FileMapping:
         decimal_separator=_choice(kind, "decimal_separator", section.get("decimal_separator", "."), DECIMAL_SEPARATORS),
         delimiter=_delimiter(kind, section.get("delimiter")),
         attributes=_attributes(kind, section["attributes"]) if "attributes" in section else None,
+        allow_attributes=_allowed_attributes(kind, section.get("allow_attributes", [])),
     )
 
 
@@ -257,6 +266,19 @@ def _attributes(kind: str, value: object) -> tuple[tuple[str, str], ...]:
     if duplicates:
         raise DataError(f"mapping [{kind}]: attributes lists {duplicates[0]!r} more than once")
     return tuple(pairs)
+
+
+def _allowed_attributes(kind: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise DataError(
+            f'mapping [{kind}]: allow_attributes must be a list of attribute names like ["loyalty_code"], '
+            f"found {_describe(value)}"
+        )
+    names = [_column_name(kind, "allow_attributes", item) for item in value]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"mapping [{kind}]: allow_attributes lists {duplicates[0]!r} more than once")
+    return tuple(names)
 
 
 def _describe(value: object) -> str:
