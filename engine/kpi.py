@@ -37,6 +37,7 @@ import pandas as pd
 
 from engine import store
 from engine.errors import DataError, StoreError
+from engine.ordering import natural_order
 from engine.schema import DEFAULT_COST_RATIO
 
 log = logging.getLogger(__name__)
@@ -164,11 +165,21 @@ _METRICS = """
 
 HEADLINE = _SCOPED + "SELECT is_current," + _METRICS + "FROM scoped GROUP BY is_current"
 
+# Calendar weeks, Monday to Sunday, whatever the dataset's own week numbers say (the Complete
+# Journey's run from one Monday to the next, 8 calendar days). ``week`` counts them from the week
+# of the dataset's first day; ``days`` is how many of the week's 7 days lie inside the period
+# ($covered_from to $covered_to: the period within the data), so only a week cut by the period
+# or the data is short; ``days_with_baskets`` may be fewer (a closed day).
 BREAKDOWN_BY_WEEK = (
     _SCOPED
-    + "SELECT week, min(day) AS week_start, count(DISTINCT day) AS days,"
+    + """, calendar_weeks AS (SELECT date_trunc('week', day)::DATE AS week_start, * FROM scoped)
+SELECT (date_diff('day', date_trunc('week', $first_day)::DATE, week_start) // 7 + 1)::INTEGER AS week,
+       week_start,
+       (date_diff('day', greatest(week_start, $covered_from), least(week_start + 6, $covered_to)) + 1)::INTEGER
+           AS days,
+       count(DISTINCT day)::INTEGER AS days_with_baskets,"""
     + _METRICS
-    + "FROM scoped GROUP BY week ORDER BY week"
+    + "FROM calendar_weeks GROUP BY week_start ORDER BY week_start"
 )
 
 BREAKDOWN_BY_DEPARTMENT = (
@@ -201,7 +212,7 @@ FROM (
     FROM per_customer
     LEFT JOIN customer_attributes a ON a.customer_id = per_customer.customer_id AND a.attribute = $attribute
 ) c
-GROUP BY segment ORDER BY segment = 'Unknown', segment"""
+GROUP BY segment"""  # in natural order: see breakdown
 )
 
 # Baskets in a group: without a department filter, one row per basket is flagged, and in the
@@ -213,7 +224,7 @@ BASKETS_DISTINCT = "count(DISTINCT basket_no)"
 DEPARTMENTS = "SELECT DISTINCT department FROM products ORDER BY department"
 SEGMENT_ATTRIBUTES = "SELECT DISTINCT attribute FROM customer_attributes ORDER BY attribute"
 SEGMENT_VALUES = """
-SELECT DISTINCT value FROM customer_attributes WHERE attribute = $attribute ORDER BY value = 'Unknown', value
+SELECT DISTINCT value FROM customer_attributes WHERE attribute = $attribute
 """
 
 COST_RATIOS = """
@@ -267,7 +278,7 @@ def segment_attributes(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str
 
 
 def segment_values(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> list[str]:
-    """The values of one customer attribute, 'Unknown' last."""
+    """The values of one customer attribute in their natural order ('15-24K' before '100-124K'), 'Unknown' last."""
     with store.dataset_cursor(con, dataset) as cur:
         return _segment_values(cur, dataset, attribute)
 
@@ -289,8 +300,9 @@ def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiF
     data) and ``change`` (KPI -> relative change for currency and counts, difference for
     ratios; None without a previous value), ``suppressed`` (why the figures are None, or "").
 
-    Privacy: with a segment filter, a period with fewer than ``min_group_size`` customers
-    (studio setting) has every figure suppressed (None), as in ``engine.segments``.
+    Privacy: a period with fewer than ``min_group_size`` customers (studio setting) has every
+    figure suppressed (None), as in ``engine.segments``, whatever the filter: a small dataset
+    as a whole is a small group too. A previous period that small gives no change.
     """
     with _facts_cursor(con, dataset) as cur:
         params = _params(cur, dataset, flt)
@@ -301,10 +313,11 @@ def headline(con: duckdb.DuckDBPyConnection, dataset: str, flt: KpiFilter = KpiF
     periods = {bool(row.pop("is_current")): row for row in frame.to_dict("records")}
     current = periods.get(True, _empty_period())
     previous = periods.get(False)
-    smallest = min_group_size(con) if flt.segment else 0
+    smallest = min_group_size(con)
     suppressed = ""
     if 0 < current["customers"] < smallest:
-        suppressed = f"fewer than {smallest} customers in {flt.segment[0]} = {flt.segment[1]} in this period"
+        group = f" in {flt.segment[0]} = {flt.segment[1]}" if flt.segment else ""
+        suppressed = f"fewer than {smallest} customers{group} in this period"
         current = {name: None for name in current}
     if previous is not None and previous["customers"] < smallest:
         previous = None
@@ -351,12 +364,16 @@ def breakdown(
 
     Per department or segment, baskets and customers count those with at least one line in
     the group. ``attribute`` names the customer attribute for ``by='segment'`` (default: the
-    first attribute of the dataset). Weekly rows also say on how many ``days`` of the
-    period the week had baskets (the first and last weeks of a period are often partial).
+    first attribute of the dataset); segments come in their natural order
+    (``engine.ordering.natural_order``: '15-24K' before '100-124K', 'Unknown' last).
 
-    Privacy: when rows describe customer groups (a segment filter or breakdown), a row with
-    fewer than ``min_group_size`` customers has its figures suppressed (NaN) and its
-    ``suppressed`` column says why (empty otherwise).
+    Weeks are calendar weeks, Monday to Sunday: one row per ``week_start`` (a Monday), ``week``
+    counted from the week of the dataset's first day, ``days`` = the week's days inside the
+    period and the data (7, fewer only for a first or last week that the period or the data
+    cuts: then ``partial`` is True), ``days_with_baskets`` = the days that had baskets.
+
+    Privacy: a row over fewer than ``min_group_size`` customers has its figures suppressed
+    (NaN) and its ``suppressed`` column says why (empty otherwise).
     """
     if by not in BREAKDOWNS:
         raise DataError(f"breakdown must be one of {', '.join(BREAKDOWNS)}; found {by!r}")
@@ -367,10 +384,21 @@ def breakdown(
         params["department_level"] = by == "department" or bool(flt.departments)
         if by == "segment":
             params["attribute"] = _check_attribute(cur, dataset, attribute)
+        if by == "week":
+            first_day, last_day = cur.execute(DATE_RANGE).fetchall()[0]
+            params |= {
+                "first_day": first_day,
+                "covered_from": max(params["start"], first_day),
+                "covered_to": min(params["end"], last_day),
+            }
         frame = cur.execute(_with_baskets(sql, flt, by), params).df()
     if by == "week":
         frame["week_start"] = pd.to_datetime(frame["week_start"]).dt.date
-    smallest = min_group_size(con) if flt.segment or by == "segment" else 0
+        frame.insert(frame.columns.get_loc("days_with_baskets") + 1, "partial", frame["days"] < 7)
+    if by == "segment":
+        order = natural_order(frame["segment"].tolist())
+        frame = frame.set_index("segment").loc[order].reset_index()
+    smallest = min_group_size(con)
     small = frame["customers"] < smallest
     if small.any():
         frame.loc[small, list(KPI_NAMES)] = None
@@ -463,7 +491,7 @@ def _check_attribute(cur: duckdb.DuckDBPyConnection, dataset: str, attribute: st
 
 
 def _segment_values(cur: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> list[str]:
-    return _column(cur, SEGMENT_VALUES, {"attribute": _check_attribute(cur, dataset, attribute)})
+    return natural_order(_column(cur, SEGMENT_VALUES, {"attribute": _check_attribute(cur, dataset, attribute)}))
 
 
 def _empty_period() -> dict:

@@ -74,6 +74,11 @@ def headline_metrics(result: dict, currency: str) -> None:
 
 
 def weekly_trends(weeks: pd.DataFrame, currency: str) -> None:
+    """One line per chosen KPI over calendar weeks (Monday to Sunday).
+
+    A week that the period or the data cuts (``partial``: fewer than 7 days) would show as a
+    false cliff, so the lines leave it out and the caption names it; the CSV keeps every week.
+    """
     st.subheader("Weekly trends")
     chosen = st.multiselect(
         "KPIs to chart",
@@ -82,12 +87,20 @@ def weekly_trends(weeks: pd.DataFrame, currency: str) -> None:
         format_func=lambda n: kpi.KPI_DEFINITIONS[n].label,
         key="kpi_trend_kpis",
     )
+    whole = weeks[~weeks["partial"]]
+    charted = whole if not whole.empty else weeks  # a period shorter than a week: chart what there is
     columns = st.columns(2)
     for i, name in enumerate(chosen):
-        columns[i % 2].plotly_chart(display.weekly_trend(weeks, name, currency), width="stretch")
-    st.caption(
-        "Open markers: partial weeks, with baskets on fewer than 7 days of the period (often the first and last)."
-    )
+        columns[i % 2].plotly_chart(display.weekly_trend(charted, name, currency), width="stretch")
+    cut = weeks[weeks["partial"]].itertuples()
+    partial = ", ".join(f"week of {row.week_start} ({row.days} of 7 days)" for row in cut)
+    if whole.empty:
+        note = "No whole week in this period: every point is a partial week."
+    elif partial:
+        note = f"Partial weeks, cut by the period or the data, are left out of the lines (kept in the CSV): {partial}."
+    else:
+        note = "Every week is whole."
+    st.caption(f"Calendar weeks, Monday to Sunday. {note}")
     display.download_csv(weeks, "kpi_by_week.csv", "Download weekly KPIs (CSV)")
 
 
@@ -141,8 +154,9 @@ flt = filters(dataset, info)
 result = common.run_or_error(lambda: common.kpi_headline(dataset, flt))
 if result is None:
     st.stop()
-if result["suppressed"]:
-    st.info(f"KPIs suppressed for privacy: {result['suppressed']}. Widen the period or choose a larger segment.")
+if result["suppressed"]:  # no figure over fewer customers than the minimum group size, not even the headline
+    st.info(f"KPIs suppressed for privacy: {result['suppressed']}. Widen the period or choose a "
+            "larger segment; the minimum group size is under Customers > Privacy and fair-pricing settings.")
     st.stop()
 if result["baskets"] == 0:
     st.info("No baskets match these filters: widen the period, departments or segment.")
