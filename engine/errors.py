@@ -21,5 +21,13 @@ class StoreError(StudioError):
     """The database file cannot be opened or changed (locked, corrupt, wrong version)."""
 
 
+class DatabaseLocked(StoreError):
+    """Another process holds the database file; ``pid`` is that process (None when unknown)."""
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
 class ModelError(StudioError):
     """A model run is missing, unfinished or incompatible with the request."""

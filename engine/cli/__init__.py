@@ -44,9 +44,14 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
         typer.echo(f"{key:>24}: {value}")
 
 
-def open_store(db: Path):
-    """The studio database for a command (created on first use)."""
-    return store.connect(db)
+def open_store(db: Path, *, read_only: bool = False):
+    """The studio database for a command (created on first use).
+
+    ``read_only``: the command only reads, so once the file exists it opens it read-only and can
+    run beside other readers. A file held by another process is waited for, then reported in one
+    line naming that process (``engine.errors.DatabaseLocked``).
+    """
+    return store.connect(db, read_only=read_only and db.exists())
 
 
 def _jsonable(value: Any) -> Any:

@@ -30,7 +30,7 @@ def ingest_completejourney(
 @app.command("datasets")
 def datasets(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """List the datasets in the database with their counts."""
-    emit({"datasets": [d.to_json() for d in store.list_datasets(open_store(db))]}, as_json)
+    emit({"datasets": [d.to_json() for d in store.list_datasets(open_store(db, read_only=True))]}, as_json)
 
 
 @ingest_app.command("synthetic")

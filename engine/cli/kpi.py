@@ -10,7 +10,7 @@ import typer
 
 from engine import kpi
 from engine.cli import DatasetOption, DbOption, JsonOption, app, emit, open_store
-from engine.errors import DataError
+from engine.errors import DataError, StoreError
 from engine.store import DEFAULT_DB
 
 
@@ -40,7 +40,12 @@ def kpi_command(
         departments=tuple(department or ()),
         segment=_segment(segment),
     )
-    con = open_store(db)
+    con = open_store(db, read_only=True)
+    try:
+        kpi.ensure_facts(con, dataset)
+    except StoreError:  # this version of the dataset has no KPI table yet: build it once, as a writer
+        con.close()
+        con = open_store(db)
     result = kpi.headline(con, dataset, flt)
     result = {"dataset": dataset, **result, "by": by, "rows": []}
     if by is not None:

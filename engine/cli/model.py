@@ -147,6 +147,6 @@ def runs(
     rows = [
         {"run_id": r.run_id, "kind": r.kind, "level": r.level, "created_at": r.created_at, "device": r.device,
          "seconds": r.seconds}
-        for r in list_runs(open_store(db), check_dataset_name(dataset))
+        for r in list_runs(open_store(db, read_only=True), check_dataset_name(dataset))
     ]
     emit({"dataset": dataset, "runs": rows}, as_json)
