@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 import plotly.graph_objects as go
 
-from engine import store
+from engine import spreadsheet_safety, store
 from engine.errors import DataError
 from engine.scenarios import FIGURES, Scenario
 
@@ -82,17 +82,21 @@ def price_list(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario]) -> pd.
     return pd.DataFrame(rows, columns=PRICE_LIST_COLUMNS)
 
 
+def price_list_file(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], fmt: str) -> bytes:
+    """The price list as the bytes of a ``csv`` or ``xlsx`` file, text from data never a formula."""
+    if fmt not in ("csv", "xlsx"):
+        raise DataError(f"price list format must be csv or xlsx; found {fmt!r}")
+    table = price_list(con, scenarios)
+    if fmt == "csv":
+        return spreadsheet_safety.csv_text(table).encode("utf-8")
+    return spreadsheet_safety.xlsx_bytes(table, "Price list")
+
+
 def write_price_list(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], path: Path, fmt: str) -> Path:
     """Write the price list as ``csv`` or ``xlsx``."""
-    table = price_list(con, scenarios)
+    content = price_list_file(con, scenarios, fmt)
     path = Path(path)
-    if fmt == "csv":
-        table.to_csv(path, index=False)
-    elif fmt == "xlsx":
-        with pd.ExcelWriter(path, engine="openpyxl") as writer:
-            table.to_excel(writer, sheet_name="Price list", index=False)
-    else:
-        raise DataError(f"price list format must be csv or xlsx; found {fmt!r}")
+    path.write_bytes(content)
     return path
 
 

@@ -8,7 +8,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from engine import kpi, store
+from engine import kpi, spreadsheet_safety, store
 from engine.kpi import KPI_DEFINITIONS
 
 
@@ -139,7 +139,7 @@ def download_csv(frame: pd.DataFrame, file_name: str, label: str) -> None:
     """A download button for exactly the table shown."""
     st.download_button(
         label,
-        frame.to_csv(index=False).encode(),
+        spreadsheet_safety.csv_text(frame).encode(),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",

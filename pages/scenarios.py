@@ -78,14 +78,11 @@ def manage(scenario: scenarios.Scenario) -> None:
 
 def downloads(scenario: scenarios.Scenario) -> None:
     con = common.get_connection()
-    table = exports.price_list(con, [scenario])
     left, middle, right = st.columns(3)
-    left.download_button("Price list (CSV)", table.to_csv(index=False), f"{scenario.name}.csv", "text/csv", key="sc_csv")
-    import io
-
-    buffer = io.BytesIO()
-    table.to_excel(buffer, index=False, sheet_name="Price list", engine="openpyxl")
-    middle.download_button("Price list (Excel)", buffer.getvalue(), f"{scenario.name}.xlsx", key="sc_xlsx",
+    left.download_button("Price list (CSV)", exports.price_list_file(con, [scenario], "csv"), f"{scenario.name}.csv",
+                         "text/csv", key="sc_csv")
+    middle.download_button("Price list (Excel)", exports.price_list_file(con, [scenario], "xlsx"),
+                           f"{scenario.name}.xlsx", key="sc_xlsx",
                            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     right.download_button("Stakeholder report (HTML)", exports.report_html(con, scenario), f"{scenario.name}.html",
                           "text/html", key="sc_html")
