@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from engine import store
+from engine.bounds import check_price, check_weeks
 from engine.errors import DataError, StudioError
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ def check_name(name: str) -> str:
 def save(con: duckdb.DuckDBPyConnection, scenario: Scenario, *, overwrite: bool = False) -> Scenario:
     """Store ``scenario``; refuses an existing name unless ``overwrite``. Retries write conflicts."""
     scenario = replace(scenario, name=check_name(scenario.name))
+    check_weeks(scenario.weeks)
+    for value, price in scenario.prices.items():
+        check_price(price, sum(scenario.regular_prices), f"the bundle price for {value}")
     payload = json.dumps(scenario.to_json() | {"created_at": None, "updated_at": None}, default=str)
     for attempt in range(50):
         try:

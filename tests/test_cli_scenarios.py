@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from engine import store
+from engine import scenarios, store
 from engine.sources import synthetic
+from tests.test_scenarios import make
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,3 +59,35 @@ def test_save_list_compare_export_report_delete(db, tmp_path):
 def test_sensitive_segment_refused_on_the_cli(db):
     result = cli(db, "scenario", "save", "--dataset", "sample", "--name", "By income", "--items", "P0032,P0047", "--segment", "income_band", "--json")
     assert result.returncode == 1 and "sensitive attribute" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("--price", "inf"), ("--price", "nan"), ("--price", "5", "--weeks", "1e300"),
+                                  ("--weeks", "-1")])
+def test_out_of_bounds_scenario_is_one_line_and_nothing_is_saved(db, args):
+    result = cli(db, "scenario", "save", "--dataset", "sample", "--name", "Out of bounds", "--items", "P0032,P0047",
+                 *args, "--json")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and "found" in result.stderr
+    listed = json.loads(cli(db, "scenario", "list", "--json").stdout)["scenarios"]
+    assert "Out of bounds" not in {s["name"] for s in listed}
+
+
+def test_json_output_never_holds_nan_or_infinity(db):
+    """A stored figure that is undefined (NaN) or infinite is written as null: strict parsers accept the output."""
+    con = store.connect(db)
+    base = make(con, "Undefined figures")
+    scenarios.save(con, replace(base, figures=base.figures | {"take_rate": float("nan"), "margin": float("inf")}))
+    con.close()
+
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    shown = cli(db, "scenario", "show", "--name", "Undefined figures", "--json")
+    assert shown.returncode == 0, shown.stderr
+    out = json.loads(shown.stdout, parse_constant=refuse)
+    assert out["figures"]["take_rate"] is None and out["figures"]["margin"] is None
+    assert out["figures"]["revenue"] == base.figures["revenue"]
+    listed = cli(db, "scenario", "list", "--json")
+    assert json.loads(listed.stdout, parse_constant=refuse)["scenarios"]
+    text = cli(db, "scenario", "show", "--name", "Undefined figures").stdout  # the key: value form
+    assert "NaN" not in text and "Infinity" not in text and "null" in text

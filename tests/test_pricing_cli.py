@@ -67,3 +67,27 @@ def test_unknown_item_is_one_line_with_close_matches(db):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: unknown item id") and "P0020 (Category" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("whatif", "--price", "inf"),
+        ("whatif", "--price", "nan"),
+        ("whatif", "--price", "-inf"),
+        ("whatif", "--price", "1e6"),  # above 10 x the sum of the parts
+        ("whatif", "--price", "5", "--weeks", "1e300"),
+        ("whatif", "--price", "5", "--weeks", "inf"),
+        ("whatif", "--price", "5", "--weeks", "nan"),
+        ("optimize", "--welfare-weight", "-1"),
+        ("optimize", "--welfare-weight", "nan"),
+        ("optimize", "--weeks", "1e300"),
+        ("optimize", "--stock-limit", "inf"),
+        ("optimize", "--max-discount-pct", "inf"),
+    ],
+)
+def test_non_finite_or_out_of_range_input_is_one_line(db, args):
+    done = engine(args[0], "--dataset", "sample", "--items", "P0001,P0028", *args[1:], "--db", str(db), "--json")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and "found" in done.stderr
+    assert "Traceback" not in done.stderr

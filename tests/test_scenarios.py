@@ -59,7 +59,7 @@ def test_fifty_saves_from_ten_threads_all_survive_a_restart(tmp_path):
     def worker(t: int) -> None:
         try:
             for k in range(5):
-                scenarios.save(con, make(con, f"thread {t} scenario {k}", price=t + k / 10))
+                scenarios.save(con, make(con, f"thread {t} scenario {k}", price=1 + t + k / 10))  # prices > 0
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -73,7 +73,7 @@ def test_fifty_saves_from_ten_threads_all_survive_a_restart(tmp_path):
     reopened = store.connect(path)
     names = {s.name for s in scenarios.list_all(reopened)}
     assert names == {f"thread {t} scenario {k}" for t in range(10) for k in range(5)}
-    assert scenarios.get(reopened, "thread 7 scenario 3").prices == {"All customers": 7.3}
+    assert scenarios.get(reopened, "thread 7 scenario 3").prices == {"All customers": 8.3}
 
 
 def test_reingest_makes_a_scenario_stale_but_it_still_opens(sample):

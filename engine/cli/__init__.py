@@ -9,7 +9,6 @@ and turns type hints into options, so each command reads as a plain function.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engine import store
+from engine import store, strict_json
 from engine.errors import StudioError
 
 app = typer.Typer(
@@ -36,11 +35,11 @@ DatasetOption = Annotated[str, typer.Option("--dataset", help="Dataset name.")]
 def emit(result: dict[str, Any], as_json: bool) -> None:
     """Print a command's result: one JSON object with ``--json``, else aligned key: value lines."""
     if as_json:
-        sys.stdout.write(json.dumps(result, default=_jsonable) + "\n")
+        sys.stdout.write(strict_json.dumps(result, default=_jsonable) + "\n")  # NaN, Infinity -> null
         return
-    for key, value in result.items():
+    for key, value in strict_json.finite(result).items():
         if isinstance(value, (list, dict)):
-            value = json.dumps(value, default=_jsonable)
+            value = strict_json.dumps(value, default=_jsonable)
         typer.echo(f"{key:>24}: {value}")
 
 

@@ -16,13 +16,14 @@ step group and stops the trainer (``trainer.should_stop``); the run is then neve
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 from typing import IO, Any
 
 import pytorch_lightning as pl
+
+from engine import strict_json
 
 CANCEL_FILE = "CANCEL"
 REPORT_EVERY_S = 0.5  # at most two progress lines a second
@@ -32,7 +33,7 @@ def emit_event(stream: IO[str] | None, event: str, **fields: Any) -> None:
     """Write one protocol line (and flush: the reader is waiting for it)."""
     if stream is None:
         return
-    stream.write(json.dumps({"event": event, **fields}) + "\n")
+    stream.write(strict_json.dumps({"event": event, **fields}) + "\n")  # a NaN loss is written as null
     stream.flush()
 
 

@@ -36,8 +36,8 @@ class Guardrails:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 100:
                 raise DataError(f"{LABELS[name]} must be a percentage from 0 to below 100; found {value}")
-        if self.stock_limit is not None and not self.stock_limit > 0:
-            raise DataError(f"the stock limit must be a positive number of bundles; found {self.stock_limit}")
+        if self.stock_limit is not None and not (math.isfinite(self.stock_limit) and self.stock_limit > 0):
+            raise DataError(f"the stock limit must be a positive, finite number of bundles; found {self.stock_limit}")
         grid.parse_endings(self.price_endings)  # validates
 
     def rules(self, sum_of_parts: float, bundle_cost: float) -> solver.Rules:

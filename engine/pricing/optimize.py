@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from engine.bounds import check_weeks, check_welfare_weight
 from engine.errors import DataError
 from engine.fairness import check_pricing_segment
 from engine.pricing import bundle as B
@@ -119,8 +120,8 @@ def optimize_price(
     """
     if objective not in ("margin", "revenue", "welfare"):
         raise DataError(f"objective must be margin, revenue or welfare; found {objective!r}")
-    if not weeks > 0:
-        raise DataError(f"the horizon must be a positive number of weeks; found {weeks}")
+    weeks = check_weeks(weeks)
+    check_welfare_weight(welfare_weight)
     segment = segment if isinstance(segment, B.Segment) else B.Segment.parse(segment)
     check_pricing_segment(con, segment.attribute)  # sensitive attributes need the analyst's consent
     guardrails = guardrails or Guardrails()

@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from engine.bounds import check_price, check_weeks
 from engine.errors import DataError
 from engine.fairness import check_pricing_segment
 from engine.pricing import bundle as B
@@ -115,8 +116,7 @@ def project_bundle(
     weeks : horizon; each customer's expected trips per week times ``weeks``.
     run : model run (default: the latest trained run, else the truth of a synthetic market).
     """
-    if not weeks > 0:
-        raise DataError(f"the horizon must be a positive number of weeks; found {weeks}")
+    weeks = check_weeks(weeks)
     segment = segment if isinstance(segment, B.Segment) else B.Segment.parse(segment)
     if segment.value is not None or isinstance(price, Mapping):  # priced by segment: consent for personal data
         check_pricing_segment(con, segment.attribute)
@@ -199,6 +199,9 @@ def segment_prices(bundle: B.Bundle, price: float | Mapping[str, float]) -> list
     checked = [v for v in values if v == v]
     if not checked or min(checked) <= 0:
         raise DataError(f"a bundle price must be a positive amount; found {price}")
+    given = price.items() if isinstance(price, Mapping) else [(None, price)]
+    for value, amount in given:  # finite, and at most bounds.MAX_PRICE_MULTIPLE x the sum of the parts
+        check_price(amount, bundle.sum_of_parts, "a bundle price" if value is None else f"the bundle price for {value}")
     return [v if v == v else bundle.sum_of_parts + 1.0 for v in values]
 
 
