@@ -5,8 +5,10 @@ fewer than ``min_group_size`` customers (studio setting, default 10) is suppress
 reason written in its place. A scenario whose prices depend on a sensitive personal attribute
 carries the disclosure notice in every export.
 
-Excel files are written by openpyxl (through pandas), the well-kept reference writer for xlsx.
-The report embeds plotly.js once, inline, so the single HTML file opens offline.
+Excel files are written by openpyxl (through pandas), the well-kept reference writer for xlsx;
+text from data is never written as a spreadsheet formula (``engine.spreadsheet_safety``). The
+report embeds plotly.js once, inline, so the single HTML file opens offline; names from data are
+escaped in its HTML and in its charts' text (``engine.markup``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import plotly.graph_objects as go
 
 from engine import spreadsheet_safety, store
 from engine.errors import DataError
+from engine.markup import escape_plotly
 from engine.scenarios import FIGURES, Scenario
 
 PERSONAL_DATA_NOTICE = (
@@ -92,6 +95,16 @@ def price_list_file(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], f
     return spreadsheet_safety.xlsx_bytes(table, "Price list")
 
 
+def price_list_file(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], fmt: str) -> bytes:
+    """The price list as the bytes of a ``csv`` or ``xlsx`` file, text from data never a formula."""
+    if fmt not in ("csv", "xlsx"):
+        raise DataError(f"price list format must be csv or xlsx; found {fmt!r}")
+    table = price_list(con, scenarios)
+    if fmt == "csv":
+        return spreadsheet_safety.csv_text(table).encode("utf-8")
+    return spreadsheet_safety.xlsx_bytes(table, "Price list")
+
+
 def write_price_list(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], path: Path, fmt: str) -> Path:
     """Write the price list as ``csv`` or ``xlsx``."""
     content = price_list_file(con, scenarios, fmt)
@@ -124,7 +137,7 @@ def _charts(scenario: Scenario) -> list[go.Figure]:
             if key in curve:
                 fig.add_scatter(x=curve["price"], y=curve[key], mode="lines", name=FIGURE_LABELS.get(key, key))
         for segment, price in scenario.prices.items():
-            fig.add_vline(x=price, line_dash="dash", annotation_text=f"chosen: {price:.2f} ({segment})")
+            fig.add_vline(x=price, line_dash="dash", annotation_text=f"chosen: {price:.2f} ({escape_plotly(segment)})")
         fig.update_layout(title="Projected figures over the bundle price", xaxis_title="Bundle price", yaxis_title="Currency over the horizon")
         charts.append(fig)
     increments = {k: scenario.figures[k] for k in ("incremental_revenue", "incremental_margin", "cannibalized_revenue", "consumer_surplus_change") if k in scenario.figures}

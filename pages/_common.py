@@ -23,6 +23,7 @@ import streamlit as st
 from engine import kpi, store
 from engine.cleaning import RULES
 from engine.errors import StudioError
+from engine.markup import escape_markdown
 from engine.schema import CANONICAL_TABLES, DESCRIBE_TABLE
 
 T = TypeVar("T")
@@ -109,7 +110,7 @@ def ensure_default_datasets() -> None:
                 kpi.ensure_facts(con, DEFAULT_DATASET)
             except StudioError as exc:
                 box.update(label="First launch: the demo data could not be ingested", state="error")
-                st.error(str(exc))
+                st.error(escape_markdown(exc))
                 st.stop()
             names = " and ".join(info.name for info in ingested)
             lines = sum(info.lines for info in ingested)
@@ -147,7 +148,7 @@ def run_or_error(action: Callable[[], T]) -> T | None:
     try:
         return action()
     except StudioError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))  # messages quote names from data
         return None
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 
 from engine import kpi, spreadsheet_safety, store
 from engine.kpi import KPI_DEFINITIONS
+from engine.markup import escape_plotly
 
 
 def _axis_title(kpi_name: str, currency: str) -> str:
@@ -53,6 +54,7 @@ def breakdown_bars(
     label = KPI_DEFINITIONS[kpi_name].label
     ranked = key == "department"  # departments largest first; segments keep their natural order
     shown = rows.nlargest(top, kpi_name) if ranked else rows
+    shown = shown.assign(**{key: shown[key].map(escape_plotly)})  # names from data: text, not Plotly HTML
     fig = px.bar(shown, x=kpi_name, y=key, orientation="h", title=f"{label} by {key_label.lower()}")
     if ranked:
         fig.update_yaxes(title=key_label, categoryorder="total ascending")

@@ -8,6 +8,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from engine import bundles
 from engine.bundles import BundleQuery, BundleResult
+from engine.markup import escape_plotly
 from pages._common import current_dataset, get_connection, run_or_error
 
 BUNDLE_ITEMS_KEY = "bundle_items"   # read by the Pricing page (survives the page switch)
@@ -105,10 +106,13 @@ def heatmap_section(token: str, result: BundleResult) -> None:
     metrics = ["complementarity", "lift"] if result.complementarity_run else ["lift"]
     metric = st.radio("Heatmap of", metrics, horizontal=True, key="bx_heatmap_metric")
     matrix = matrix_cached(token, result, metric)
+    labels = [escape_plotly(label) for label in matrix.labels]  # item names: text, not Plotly HTML
     if metric == "lift":  # ratio to independence: 1 is neutral, large values are common in sparse data
-        fig = px.imshow(matrix.frame(), text_auto=".1f", aspect="auto", color_continuous_scale="Reds")
+        fig = px.imshow(matrix.frame(), x=labels, y=labels, text_auto=".1f", aspect="auto",
+                        color_continuous_scale="Reds")
     else:  # utility units: > 0 complements, < 0 substitutes
-        fig = px.imshow(matrix.frame(), text_auto=".2f", aspect="auto", color_continuous_scale="RdBu_r",
+        fig = px.imshow(matrix.frame(), x=labels, y=labels, text_auto=".2f", aspect="auto",
+                        color_continuous_scale="RdBu_r",
                         color_continuous_midpoint=0.0)
     fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"{metric} of the strongest pairs")
     st.plotly_chart(fig, width="stretch")

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine import store
+from engine.markup import escape_plotly
 from engine.segments import DERIVED, kind_of
 from pages import _common as common
 from pages import _display as display
@@ -41,6 +42,7 @@ def choose_attribute(dataset: str) -> str | None:
 def sensitivity_chart(table, attribute: str) -> go.Figure:
     """Price sensitivity per segment: p25-p75 as a bar, p10-p90 as whiskers, the median marked."""
     shown = table.dropna(subset=["sensitivity_p50"])
+    shown = shown.assign(segment=shown.segment.map(escape_plotly))  # names from data: text, not Plotly HTML
     fig = go.Figure()
     fig.add_bar(
         x=shown.segment, base=shown.sensitivity_p25, y=shown.sensitivity_p75 - shown.sensitivity_p25,
@@ -58,6 +60,7 @@ def sensitivity_chart(table, attribute: str) -> go.Figure:
 
 def revenue_chart(table, attribute: str) -> go.Figure:
     shown = table.dropna(subset=["revenue"])
+    shown = shown.assign(segment=shown.segment.map(escape_plotly))
     fig = go.Figure(go.Bar(x=shown.segment, y=shown.revenue, marker_color="#2a6f97", customdata=shown.basket_share,
                            hovertemplate="%{x}: $%{y:,.0f}, %{customdata:.1%} of baskets<extra></extra>"))
     fig.update_layout(title=f"Revenue by {display.attribute_title(attribute).lower()}", yaxis_title="Revenue ($)", yaxis_tickformat=",.0f", height=380,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from engine.markup import escape_markdown
 from engine.schema import CANONICAL_TABLES
 from pages import _common as common
 
@@ -39,7 +40,7 @@ def datasets_table() -> None:
 
 
 def cleaning_report(info) -> None:
-    st.subheader(f"Cleaning report: {info.name}")
+    st.subheader(f"Cleaning report: {escape_markdown(info.name)}")
     st.caption("Each rule is applied in order to every raw line; a line is dropped by the first rule it matches.")
     report = common.cleaning_report(info)
     report["rows"] = report["rows"].map("{:,}".format)
@@ -83,7 +84,7 @@ def import_form() -> None:
     if transactions is None:
         st.error("Choose a transactions file to import.")
         return
-    with st.status(f"Importing {name or 'the dataset'}...", expanded=True) as box:
+    with st.status(f"Importing {escape_markdown(name or 'the dataset')}...", expanded=True) as box:
         info = common.run_or_error(
             lambda: common.import_files(name.strip(), transactions, products, customers, mapping)
         )
@@ -92,7 +93,8 @@ def import_form() -> None:
             return
     st.session_state[common.DATASET_KEY] = info.name
     st.session_state[NOTICE_KEY] = (
-        f"Imported {info.name}: {info.lines:,} lines, {info.baskets:,} baskets, {info.customers:,} customers."
+        f"Imported {escape_markdown(info.name)}: {info.lines:,} lines, {info.baskets:,} baskets, "
+        f"{info.customers:,} customers."
     )
     st.rerun()
 

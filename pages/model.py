@@ -6,6 +6,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from engine.markup import escape_markdown, escape_plotly
 from engine.model.config import ModelConfig
 from engine.model.jobs import TrainingJob
 from engine.model.report import METRIC_LABELS, ModelReport, model_report
@@ -50,14 +51,14 @@ def training_status(dataset: str) -> None:
         if st.button("Cancel training", key="cancel_training"):
             job.cancel()
     elif state.status == "done":
-        st.success(f"Training finished: {state.message}.")
+        st.success(f"Training finished: {escape_markdown(state.message)}.")
         if st.session_state.get(SEEN_RUN_KEY) != state.run_id:
             st.session_state[SEEN_RUN_KEY] = state.run_id
             st.rerun()  # the whole page: the new run appears
     elif state.status == "failed":
-        st.error(f"Training failed: {state.message}")
+        st.error(f"Training failed: {escape_markdown(state.message)}")
     else:
-        st.warning(state.message or "Training cancelled.")
+        st.warning(escape_markdown(state.message or "Training cancelled."))
 
 
 def pick_run(dataset: str) -> RunInfo | None:
@@ -96,7 +97,8 @@ def show_behaviour(report: ModelReport) -> None:
     right.subheader("Own-price elasticity by segment")
     box = go.Figure()
     for row in report.elasticities.itertuples():
-        box.add_trace(go.Box(x=[row.segment], name=row.segment, q1=[row.p25], median=[row.p50], q3=[row.p75],
+        segment = escape_plotly(row.segment)  # a name from data: text, not Plotly HTML
+        box.add_trace(go.Box(x=[segment], name=segment, q1=[row.p25], median=[row.p50], q3=[row.p75],
                              lowerfence=[row.p5], upperfence=[row.p95], mean=[row.mean]))
     right.caption("Boxes: 25-75% of the demand-weighted customer x item elasticities; whiskers 5-95%.")
     right.plotly_chart(box.update_layout(showlegend=False, yaxis_title="own-price elasticity"), width="stretch")
@@ -137,7 +139,7 @@ dataset = current_dataset()
 if dataset is None:
     st.info("No dataset yet: ingest one on the Data page or with `python -m engine ingest`.")
     st.stop()
-st.caption(f"Training device: {describe_device()} · dataset {dataset}")
+st.caption(f"Training device: {describe_device()} · dataset {escape_markdown(dataset)}")
 job = training_jobs().get(dataset)
 busy = job is not None and job.state().active
 train_form(dataset, busy)

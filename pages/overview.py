@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import kpi
+from engine.markup import escape_markdown
 from engine.schema import DEFAULT_COST_RATIO
 from pages import _common as common
 from pages import _display as display
@@ -40,7 +41,8 @@ def filters(dataset: str, info) -> kpi.KpiFilter:
     segment = None
     if attribute is not None:
         label = display.attribute_title(attribute)
-        segment = (attribute, st.sidebar.selectbox(label, choices[attribute], key=f"kpi_segment_value_{dataset}"))
+        segment = (attribute, st.sidebar.selectbox(escape_markdown(label), choices[attribute],
+                                                   key=f"kpi_segment_value_{dataset}"))
     return kpi.KpiFilter(start=start, end=end, departments=tuple(departments), segment=segment)
 
 
@@ -114,10 +116,10 @@ def breakdown(rows: pd.DataFrame, key: str, key_label: str, currency: str, widge
     config["suppressed"] = st.column_config.TextColumn("Suppressed (privacy)") if rows["suppressed"].any() else None
     st.dataframe(rows, hide_index=True, column_config=config, width="stretch")
     st.caption(
-        f"Baskets and customers per {key_label.lower()}: those with at least one line in it. Customer groups "
-        f"smaller than the studio's minimum group size show no figures."
+        f"Baskets and customers per {escape_markdown(key_label.lower())}: those with at least one line in it. "
+        f"Customer groups smaller than the studio's minimum group size show no figures."
     )
-    display.download_csv(rows, f"kpi_by_{key}.csv", f"Download KPIs by {key_label.lower()} (CSV)")
+    display.download_csv(rows, f"kpi_by_{key}.csv", f"Download KPIs by {escape_markdown(key_label.lower())} (CSV)")
 
 
 def cost_ratio_assumption(dataset: str) -> None:
@@ -155,7 +157,7 @@ result = common.run_or_error(lambda: common.kpi_headline(dataset, flt))
 if result is None:
     st.stop()
 if result["suppressed"]:  # no figure over fewer customers than the minimum group size, not even the headline
-    st.info(f"KPIs suppressed for privacy: {result['suppressed']}. Widen the period or choose a "
+    st.info(f"KPIs suppressed for privacy: {escape_markdown(result['suppressed'])}. Widen the period or choose a "
             "larger segment; the minimum group size is under Customers > Privacy and fair-pricing settings.")
     st.stop()
 if result["baskets"] == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine import store
+from engine.markup import escape_markdown
 from engine.pricing import bundle as pricing_bundle
 from engine.pricing import charts
 from engine.pricing.curves import price_curve
@@ -117,7 +118,7 @@ def save_form(projection, curve) -> None:
             notes = st.text_area("Notes", key="px_scenario_notes")
             if st.form_submit_button("Save"):
                 if run_or_error(lambda: save_scenario(name, notes, projection, curve)):
-                    st.success(f"Saved {name!r}: see the Scenarios page.")
+                    st.success(f"Saved '{escape_markdown(name)}': see the Scenarios page.")
 
 
 def guardrails_form() -> tuple[str, float, Guardrails] | None:
@@ -147,10 +148,10 @@ def optimizer_section(items: list[str], segment, weeks: float, currency: str) ->
     decision = st.session_state.get(DECISION_KEY)
     if decision is None or [i.item_id for i in decision.items] != items or decision.segment != segment:
         return
-    (st.success if decision.discount_pays else st.warning)(decision.recommendation)
+    (st.success if decision.discount_pays else st.warning)(escape_markdown(decision.recommendation))
     if decision.binding_constraints:
         st.markdown("**Binding guardrails**\n" + "\n".join(
-            f"- {b.detail}" + (f": dropping it would add {charts.money(b.gain_if_relaxed, currency)}"
+            f"- {escape_markdown(b.detail)}" + (f": dropping it would add {charts.money(b.gain_if_relaxed, currency)}"
                                if b.gain_if_relaxed == b.gain_if_relaxed else "")
             for b in decision.binding_constraints))
     if decision.discount_pays and decision.projection.segments:
@@ -172,9 +173,9 @@ if dataset is None:
     st.stop()
 con = get_connection()
 if run_or_error(lambda: pricing_bundle.pricing_run(con, dataset)) is None:
-    st.info(f"Dataset {dataset!r} has no choice model yet, so bundles cannot be priced on it: train the choice "
-            "model on it, or pick the synthetic sample in the sidebar, whose true preferences price bundles "
-            "right away.")
+    st.info(f"Dataset '{escape_markdown(dataset)}' has no choice model yet, so bundles cannot be priced on it: "
+            "train the choice model on it, or pick the synthetic sample in the sidebar, whose true preferences "
+            "price bundles right away.")
     st.stop()
 chosen = run_or_error(lambda: choose_bundle(con, dataset))
 if chosen is None:

@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from engine import exports, fairness, scenarios
+from engine.markup import escape_markdown, escape_plotly
 from pages import _common as common
 
 FIGURE_LABELS = exports.FIGURE_LABELS
@@ -30,15 +31,17 @@ def details(scenario: scenarios.Scenario) -> None:
     con = common.get_connection()
     stale = scenarios.staleness(con, scenario)
     if stale:
-        st.warning(f"Stale: {stale}. The figures below are those at save time.", icon=":material/history:")
+        st.warning(f"Stale: {escape_markdown(stale)}. The figures below are those at save time.",
+                   icon=":material/history:")
         if st.button("Re-project on the current data and model", key="sc_reproject"):
             if common.run_or_error(lambda: scenarios.reproject(con, scenario)):
                 st.rerun()
     notice = exports.notice(scenario)
     if notice:
-        st.info(notice, icon=":material/privacy_tip:")
-    st.caption(f"{' + '.join(scenario.item_names)} · regular {sum(scenario.regular_prices):.2f} · "
-               f"{scenario.weeks} weeks · run {scenario.run_id} · notes: {scenario.notes or '-'}")
+        st.info(escape_markdown(notice), icon=":material/privacy_tip:")
+    st.caption(f"{' + '.join(map(escape_markdown, scenario.item_names))} · "
+               f"regular {sum(scenario.regular_prices):.2f} · {scenario.weeks} weeks · "
+               f"run {escape_markdown(scenario.run_id)} · notes: {escape_markdown(scenario.notes or '-')}")
     band = scenario.figures.get("band", {})
     rows = [{"figure": FIGURE_LABELS[k], "projected": scenario.figures[k],
              "low": band.get(k, [None, None])[0], "high": band.get(k, [None, None])[1]}
@@ -67,7 +70,7 @@ def manage(scenario: scenarios.Scenario) -> None:
             st.session_state["sc_selected"] = name
             st.rerun()
     with right.form("sc_delete"):
-        sure = st.checkbox(f"Yes, delete {scenario.name!r}", key="sc_confirm")
+        sure = st.checkbox(f"Yes, delete '{escape_markdown(scenario.name)}'", key="sc_confirm")
         if st.form_submit_button("Delete"):
             if not sure:
                 st.error("Tick the confirmation box to delete.")
@@ -119,8 +122,9 @@ def comparison(saved: list[scenarios.Scenario]) -> None:
                         var_name="scenario", value_name="delta")
     money = deltas[deltas.figure.isin([FIGURE_LABELS[k] for k in ("incremental_revenue", "incremental_margin",
                                                                   "cannibalized_revenue", "consumer_surplus_change")])]
+    money = money.assign(scenario=money.scenario.map(escape_plotly))  # legend entries are Plotly text
     fig = px.bar(money, x="figure", y="delta", color="scenario", barmode="group",
-                 title=f"Change vs {baseline}, over each scenario's horizon")
+                 title=f"Change vs {escape_plotly(baseline)}, over each scenario's horizon")
     fig.update_layout(yaxis_title="Currency", xaxis_title="", height=380, yaxis_tickformat=",.0f")
     st.plotly_chart(fig, width="stretch")
 

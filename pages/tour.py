@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import kpi
+from engine.markup import escape_markdown
 from engine.pricing import charts
 from pages import _common as common
 from pages import _display as display
@@ -16,7 +17,7 @@ DEFAULT_DATASET = "completejourney"
 
 
 def step_business(story) -> None:
-    st.markdown(f"**{story.dataset}**: what customers bought, at a glance.")
+    st.markdown(f"**{escape_markdown(story.dataset)}**: what customers bought, at a glance.")
     shown = ["revenue", "baskets", "aov", "customers", "discount_rate", "gross_margin"]
     for row in (shown[:3], shown[3:]):
         for column, name in zip(st.columns(len(row)), row, strict=True):
@@ -27,8 +28,9 @@ def step_business(story) -> None:
 
 def step_model(story) -> None:
     if story.evaluation is None:
-        st.info(f"The choice model has not been trained on {story.dataset} yet (Model page, one click). It learns each "
-                "customer's preferences, price sensitivity and which products complement each other.")
+        st.info(f"The choice model has not been trained on {escape_markdown(story.dataset)} yet (Model page, one "
+                "click). It learns each customer's preferences, price sensitivity and which products complement "
+                "each other.")
         return
     rows = []
     for name, metrics in [("Choice model", story.evaluation.get("model", {})),
@@ -44,13 +46,14 @@ def step_bundle(story) -> None:
         st.info("No bundle candidate could be found.")
         return
     b = story.bundle
-    st.markdown(f"### {' + '.join(b.names)}")
+    st.markdown(f"### {' + '.join(map(escape_markdown, b.names))}")
     cols = st.columns(4)
     cols[0].metric("Bought together", f"{b.together_baskets:,} baskets")
     cols[1].metric("Lift", f"{b.lift:.1f}x", help="How much more often they are bought together than by chance.")
     cols[2].metric("Learned complementarity", "n/a" if b.complementarity is None else f"{b.complementarity:+.2f}")
     cols[3].metric("Shared customers", f"{b.shared_customers:,}")
-    st.caption(f"From {story.pricing_dataset}. More candidates, filters and the pair heatmap: the Bundles page.")
+    st.caption(f"From {escape_markdown(story.pricing_dataset)}. More candidates, filters and the pair heatmap: "
+               "the Bundles page.")
 
 
 def step_price(story) -> None:
@@ -58,7 +61,7 @@ def step_price(story) -> None:
     if decision is None:
         st.info("No price recommendation available.")
         return
-    (st.success if decision.discount_pays else st.warning)(decision.recommendation)
+    (st.success if decision.discount_pays else st.warning)(escape_markdown(decision.recommendation))
     st.dataframe(decision.strategy_table()[["strategy", "prices", "objective_gain", "take_rate", "incremental_margin"]],
                  hide_index=True, width="stretch")
 
@@ -87,7 +90,7 @@ story = common.run_or_error(lambda: common.tour_story(dataset))
 if story is None:
     st.stop()
 for note in story.notes:
-    st.info(note, icon=":material/info:")
+    st.info(escape_markdown(note), icon=":material/info:")
 step = min(st.session_state.get(STEP_KEY, 0), len(STEPS) - 1)
 st.progress((step + 1) / len(STEPS), text=f"Step {step + 1} of {len(STEPS)}: {STEPS[step]}")
 [step_business, step_model, step_bundle, step_price, step_effect][step](story)

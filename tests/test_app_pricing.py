@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import store
+from engine.markup import escape_markdown
 from engine.pricing.guardrails import Guardrails
 from engine.pricing.optimize import optimize_price
 from engine.pricing.whatif import project_bundle
@@ -79,7 +80,7 @@ def test_pick_a_bundle_move_the_price_and_optimize(app, db):
     decision = optimize_price(con, "sample", ITEMS, guardrails=Guardrails(max_discount_pct=90.0), weeks=4)
     con.close()
     shown = app.success if decision.discount_pays else app.warning  # the engine's verdict, whichever it is
-    assert shown and shown[0].value == decision.recommendation
+    assert shown and shown[0].value == escape_markdown(decision.recommendation)  # shown as text, not Markdown
     strategies = app.dataframe[-1].value
     assert list(strategies["strategy"])[:2] == ["No bundle", "One price for everyone"]
     assert not strategies["deployable"].iloc[-1]

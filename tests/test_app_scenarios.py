@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import scenarios, store
+from engine.markup import escape_markdown
 from engine.sources import synthetic
+from tests.test_scenarios import make
+
+IMAGE = "![img](https://example.com/x.png)"
+LINKS = '[x](https://evil.example/) <a href="https://evil.example/">y</a>'
 
 
 @pytest.fixture
@@ -81,3 +89,26 @@ def test_save_from_the_pricing_studio(app_db):
     con = store.connect(app_db)
     saved = scenarios.get(con, "From studio")
     assert len(saved.items) >= 2 and saved.curve["price"]
+
+
+def test_names_from_data_are_shown_as_text(sample_app_db):
+    """A scenario name and a product name that Markdown or Plotly would render as a link or an image."""
+    con = store.connect(sample_app_db)
+    scenarios.save(con, replace(make(con, LINKS, price=4.2), item_names=(IMAGE, "b"), notes=IMAGE))
+    scenarios.save(con, make(con, "Deal B", price=3.9))
+    con.close()
+    at = open_page("pages/scenarios.py")
+    at.selectbox(key="sc_selected").select(LINKS).run()
+    at.selectbox(key="sc_baseline").select(LINKS).run()
+    assert not at.exception
+    label = at.checkbox(key="sc_confirm").label
+    assert label == "Yes, delete '" + escape_markdown(LINKS) + "'"
+    assert label.startswith(r"Yes, delete '\[x\]\(https\://evil\.example/\) \<a href")
+    caption = next(c.value for c in at.caption if "regular" in c.value)
+    assert caption.startswith(escape_markdown(IMAGE) + " + ") and caption.endswith("notes: " + escape_markdown(IMAGE))
+    texts = [e.value for kind in ("markdown", "caption", "info", "warning", "success") for e in at.get(kind)]
+    assert not [t for t in texts if IMAGE in t or LINKS in t]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)  # the comparison chart
+    assert "Change vs [x](https://evil.example/) &lt;a href" in spec["layout"]["title"]["text"]
+    legend = [trace["name"] for trace in spec["data"]]
+    assert legend and not [name for name in legend if "<a" in name]

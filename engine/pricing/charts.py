@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from engine.markup import escape_plotly
 from engine.pricing.curves import PriceCurve
 from engine.pricing.whatif import BundleProjection
 
@@ -68,7 +69,7 @@ def curves_figure(curve: PriceCurve, price: float, optimum: float | None = None,
 
 def cannibalization_figure(projection: BundleProjection) -> go.Figure:
     """Stand-alone units of each item without and with the bundle, and the bundle's own units."""
-    names = [f"{item.name} ({item.item_id})" for item in projection.total.items]
+    names = [escape_plotly(f"{item.name} ({item.item_id})") for item in projection.total.items]
     fig = go.Figure()
     fig.add_bar(name="Stand-alone, no bundle", x=names, y=[u.units_before.value for u in projection.total.items])
     fig.add_bar(name="Stand-alone, with bundle", x=names, y=[u.units_after.value for u in projection.total.items])
