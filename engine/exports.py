@@ -95,16 +95,6 @@ def price_list_file(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], f
     return spreadsheet_safety.xlsx_bytes(table, "Price list")
 
 
-def price_list_file(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], fmt: str) -> bytes:
-    """The price list as the bytes of a ``csv`` or ``xlsx`` file, text from data never a formula."""
-    if fmt not in ("csv", "xlsx"):
-        raise DataError(f"price list format must be csv or xlsx; found {fmt!r}")
-    table = price_list(con, scenarios)
-    if fmt == "csv":
-        return spreadsheet_safety.csv_text(table).encode("utf-8")
-    return spreadsheet_safety.xlsx_bytes(table, "Price list")
-
-
 def write_price_list(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario], path: Path, fmt: str) -> Path:
     """Write the price list as ``csv`` or ``xlsx``."""
     content = price_list_file(con, scenarios, fmt)
