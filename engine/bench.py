@@ -9,8 +9,11 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
+
+import duckdb
 
 from engine import store
 
@@ -54,7 +57,7 @@ def bench_kpi(repeat: int = 7) -> dict[str, float]:
 
     unfiltered = kpi.KpiFilter()
     filtered = kpi.KpiFilter(date(2017, 7, 1), date(2017, 12, 31), ("GROCERY", "PRODUCE"), ("age_band", "45-54"))
-    queries: dict[str, Callable[[object], object]] = {
+    queries: dict[str, Callable[[duckdb.DuckDBPyConnection], object]] = {
         "headline": lambda con: kpi.headline(con, "bench_cj", unfiltered),
         "headline_filtered": lambda con: kpi.headline(con, "bench_cj", filtered),
         "by_week": lambda con: kpi.breakdown(con, "bench_cj", unfiltered, "week"),
@@ -71,7 +74,7 @@ def bench_kpi(repeat: int = 7) -> dict[str, float]:
         figures["kpi_facts_build_s"] = round(time.perf_counter() - start, 3)
         for name, query in queries.items():
             query(con)  # warm-up
-            figures[f"kpi_{name}_ms_p50"] = round(1000 * median_seconds(lambda q=query: q(con), repeat), 1)
+            figures[f"kpi_{name}_ms_p50"] = round(1000 * median_seconds(partial(query, con), repeat), 1)
         con.close()
     figures["kpi_ms_p50_max"] = max(v for k, v in figures.items() if k.endswith("_ms_p50"))
     return figures
@@ -124,12 +127,14 @@ def bench_training() -> dict[str, float]:
     return training_throughput(data, ModelConfig())
 
 
-BENCHES: list[Callable[[], dict[str, float]]] = [bench_ingest, bench_kpi, bench_training, bench_bundles, bench_pricing]
+BENCHES: list[Callable[[], Mapping[str, float | str]]] = [
+    bench_ingest, bench_kpi, bench_training, bench_bundles, bench_pricing
+]
 
 
-def run_all() -> dict[str, float]:
+def run_all() -> dict[str, float | str]:
     """Every benchmark figure, in one run."""
-    figures: dict[str, float] = {}
+    figures: dict[str, float | str] = {}
     for bench in BENCHES:
         figures.update(bench())
     return figures

@@ -200,9 +200,9 @@ def segments_json(con: duckdb.DuckDBPyConnection, dataset: str, kind: str) -> di
         chosen = [build_learned(con, dataset)]
     else:
         chosen = [a for a in attributes(con, dataset) if kind_of(a) == "demographic"]
-    result = {"dataset": dataset, "kind": kind, "segmentations": []}
+    segmentations: list[dict] = []
     for attribute in chosen:
         prof = profile(con, dataset, attribute)
         rows = json.loads(prof.table.to_json(orient="records"))
-        result["segmentations"].append({"attribute": attribute, "run_id": prof.run_id, "segments": rows})
-    return result
+        segmentations.append({"attribute": attribute, "run_id": prof.run_id, "segments": rows})
+    return {"dataset": dataset, "kind": kind, "segmentations": segmentations}

@@ -94,8 +94,9 @@ def together_customers(
     (cached per item set: the page asks again for the same top candidates)."""
     scope = (encoded.dataset, encoded.version, encoded.level, encoded.segment)
     wanted = [tuple(sorted(int(k) for k in items)) for items in itemsets]
-    known = {items: _TOGETHER.get((*scope, items)) for items in dict.fromkeys(wanted)}
-    missing = [items for items, count in known.items() if count is None]
+    cached = {items: _TOGETHER.get((*scope, items)) for items in dict.fromkeys(wanted)}
+    known = {items: count for items, count in cached.items() if isinstance(count, int)}  # the ints put below
+    missing = [items for items in cached if items not in known]
     if missing:
         set_ids = [s for s, items in enumerate(missing) for _ in items]
         set_keys = [k for items in missing for k in items]
@@ -104,7 +105,7 @@ def together_customers(
         for s, items in enumerate(missing):
             known[items] = int(by_set.get(s, 0))
             _TOGETHER.put((*scope, items), known[items])
-    return [int(known[items]) for items in wanted]
+    return [known[items] for items in wanted]
 
 
 def pair_counts_among(con: duckdb.DuckDBPyConnection, encoded: BasketItems, keys: Sequence[int]) -> pd.DataFrame:

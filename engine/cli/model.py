@@ -7,7 +7,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 
@@ -27,6 +27,15 @@ RunDirOption = Annotated[
     Path | None, typer.Option("--run-dir", help="Train an already prepared run folder only (no database access).")
 ]
 ProgressOption = Annotated[str, typer.Option("--progress", help="'jsonl': one JSON progress line per step group on stdout.")]
+
+
+class FitOptions(TypedDict):
+    """Where and how ``fit_run`` trains (its keyword arguments)."""
+
+    accelerator: str
+    devices: int
+    num_nodes: int
+    strategy: str
 
 
 @app.command("train")
@@ -56,7 +65,9 @@ def train(
     if (dataset is None) == (run_dir is None):
         raise ModelError("give either --dataset NAME (prepare, train, register) or --run-dir DIR (train a prepared run)")
     stream = sys.stdout if progress == "jsonl" else None
-    fit_options = {"accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy}
+    fit_options: FitOptions = {
+        "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy
+    }
     if run_dir is not None:
         result = fit_run(run_dir.resolve(), stream=stream, **fit_options)
         if result is not None:  # other DDP ranks print nothing
@@ -68,16 +79,17 @@ def train(
     )
     if not 1 <= ensemble <= 20:
         raise ModelError(f"--ensemble must be between 1 and 20 fits; found {ensemble}")
+    assert dataset is not None, "--dataset is given when --run-dir is not (checked above)"
     members = []
     tag = f"{dataset}-{uuid.uuid4().hex[:8]}" if ensemble > 1 else None
     for member in range(ensemble):
         member_config = config.replace(seed=config.seed + member, ensemble=tag)
         members.append(_train_one(con, dataset, member_config, db, stream, fit_options, progress))
-    result = members[0] | ({"ensemble": [m["run_id"] for m in members]} if tag else {})
-    emit(result, as_json)
+    summary = members[0] | ({"ensemble": [m["run_id"] for m in members]} if tag else {})
+    emit(summary, as_json)
 
 
-def _train_one(con, dataset: str, config, db: Path, stream, fit_options: dict, progress: str) -> dict:
+def _train_one(con, dataset: str, config, db: Path, stream, fit_options: FitOptions, progress: str) -> dict:
     """Prepare, fit and register one run; its result as JSON."""
     from engine.model.runs import prepare_run, register_run
     from engine.model.train import fit_run, result_from_folder
@@ -95,7 +107,9 @@ def _train_one(con, dataset: str, config, db: Path, stream, fit_options: dict, p
             raise ModelError(f"multi-process training of run {folder.name} failed (exit {completed.returncode}); see its messages above")
         result = result_from_folder(folder)
     else:
-        result = fit_run(folder, stream=stream, **fit_options)
+        fitted = fit_run(folder, stream=stream, **fit_options)
+        assert fitted is not None, "a single-process fit returns its result"
+        result = fitted
     if result.status == "trained":
         register_run(con, dataset, folder)
         add_truth_decisions(con, dataset, result.run_id)  # synthetic markets: decisions checked against the truth
@@ -125,7 +139,7 @@ def evaluate(
         update_metrics(con, dataset, info.run_id, metrics)
     if "truth" in metrics and (recompute or "decision_capture" not in metrics["truth"]):
         metrics = add_truth_decisions(con, dataset, info.run_id)
-    result = {"run_id": info.run_id, "dataset": dataset, "level": info.level}
+    result: dict[str, object] = {"run_id": info.run_id, "dataset": dataset, "level": info.level}
     result.update({key: metrics[key] for key in ("model", "baselines", "slices") if key in metrics})
     for block in ("calibration", "backtest"):
         if block in metrics:  # the figures; the per-item and per-week rows are for the Model page

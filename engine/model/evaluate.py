@@ -101,7 +101,7 @@ def _scored_rows(network, tensors, holdout, config, popularity, personal) -> dic
 def _catalog_scores(network, tensors, data, holdout, popularity, personal) -> dict[str, dict[str, np.ndarray]]:
     """Leave-one-out NLL per basket item and recall@10 per basket, for every scorer."""
     I = data.n_items
-    out = {name: {"loo": [], "recall": []} for name in SCORERS}
+    out: dict[str, dict[str, list[np.ndarray]]] = {name: {"loo": [], "recall": []} for name in SCORERS}
     for start in range(0, len(holdout), CHUNK_TRIPS):
         trips = torch.from_numpy(holdout[start : start + CHUNK_TRIPS])  # (B,)
         basket_item, basket_row, basket_offsets = tensors.baskets(trips)  # (L,), (L,), (B,)

@@ -117,7 +117,9 @@ def learned_pairs(network: ChoiceNetwork, data: PreparedData) -> dict[str, list[
 
 
 @torch.no_grad()
-def truth_recovery(network: ChoiceNetwork, data: PreparedData, truth: dict[str, pd.DataFrame]) -> dict[str, float]:
+def truth_recovery(
+    network: ChoiceNetwork, data: PreparedData, truth: dict[str, pd.DataFrame]
+) -> dict[str, float | list[dict[str, object]]]:
     """How well the learned parameters recover a synthetic market's true ones.
 
     Ranks: ``price_sensitivity_spearman``, rank correlation of learned and true b(h,i) over
@@ -140,7 +142,7 @@ def truth_recovery(network: ChoiceNetwork, data: PreparedData, truth: dict[str, 
     true_b = np.logaddexp(0.0, true_beta)  # softplus
     rng = np.random.default_rng(0)
     pick = rng.choice(true_b.size, size=min(true_b.size, 200_000), replace=False)
-    result = {
+    result: dict[str, float | list[dict[str, object]]] = {
         "price_sensitivity_spearman": metrics.spearman(learned_b.numpy().ravel()[pick], true_b.ravel()[pick]),
         "price_sensitivity_spearman_customers": metrics.spearman(
             beta_customer.numpy(), true_customers["beta_customer"].to_numpy()

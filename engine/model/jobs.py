@@ -128,12 +128,14 @@ class TrainingJob:
 
     def _train_subprocess(self) -> bool:
         """Run the trainer; follow its progress lines. True when it finished and reported done."""
+        assert self.run_dir is not None, "the run is prepared before it is trained"
         command = [sys.executable, "-m", "engine", "train", "--run-dir", str(self.run_dir),
                    "--progress", "jsonl", "--devices", "1"]  # never DDP from inside the app
         with open(self.run_dir / LOG_FILE, "w") as errors:
             self._process = subprocess.Popen(
                 command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, bufsize=1
             )
+            assert self._process.stdout is not None, "stdout=PIPE"
             done = False
             for line in self._process.stdout:
                 event = _parse(line)
@@ -167,6 +169,7 @@ class TrainingJob:
             self._update(message=str(event.get("message", "")))
 
     def _error_message(self, code: int) -> str:
+        assert self.run_dir is not None, "the run is prepared before it is trained"
         lines = (self.run_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()
         errors = [line for line in lines if line.startswith("error:")]
         return (errors[-1] if errors else (lines[-1] if lines else "")) or f"training exited with status {code}"

@@ -111,6 +111,10 @@ class TripDataModule(pl.LightningDataModule):
     def batch_trips(self) -> int:
         return self.config.trips_per_batch(len(self.data.trips_in(SPLIT_TRAIN)))
 
+    def _built_tensors(self) -> TripTensors:
+        assert self.tensors is not None, "setup() builds the tensors before a dataloader is asked for"
+        return self.tensors
+
     def _shard(self) -> tuple[int, int]:
         if self.trainer is None:
             return 0, 1
@@ -119,13 +123,13 @@ class TripDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> TripBatches:
         rank, world_size = self._shard()
         return TripBatches(
-            self.tensors, self.data.trips_in(SPLIT_TRAIN), self.batch_trips, self.config.negatives,
+            self._built_tensors(), self.data.trips_in(SPLIT_TRAIN), self.batch_trips, self.config.negatives,
             seed=self.config.seed, shuffle=True, rank=rank, world_size=world_size,
         )
 
     def val_dataloader(self) -> TripBatches:
         rank, world_size = self._shard()
         return TripBatches(
-            self.tensors, self.data.trips_in(SPLIT_VAL), self.batch_trips, self.config.negatives,
+            self._built_tensors(), self.data.trips_in(SPLIT_VAL), self.batch_trips, self.config.negatives,
             seed=self.config.seed + VALIDATION_SEED_OFFSET, shuffle=False, rank=rank, world_size=world_size,
         )

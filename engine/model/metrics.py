@@ -24,7 +24,9 @@ def auc(score: np.ndarray, label: np.ndarray) -> float:
     return float(roc_auc_score(label, score))
 
 
-def leave_one_out_nll(utilities: np.ndarray, target: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+def leave_one_out_nll(
+    utilities: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor, blocked: np.ndarray | torch.Tensor
+) -> np.ndarray:
     """-log softmax of the target item's utility over the catalog, one value per row.
 
     Parameters
@@ -39,16 +41,16 @@ def leave_one_out_nll(utilities: np.ndarray, target: np.ndarray, blocked: np.nda
     return (log_normalizer - chosen).double().numpy()
 
 
-def recall_at_k(scores: np.ndarray, bought: np.ndarray, k: int = 10) -> np.ndarray:
+def recall_at_k(scores: np.ndarray | torch.Tensor, bought: np.ndarray | torch.Tensor, k: int = 10) -> np.ndarray:
     """Share of each basket's items among its top ``k`` scored items, (B,).
 
     scores : (B, I); bought : (B, I) bool, every row with at least one item.
     """
-    bought = torch.as_tensor(bought)
-    assert bool(bought.any(dim=1).all()), "every basket needs an item"
-    top = torch.topk(torch.as_tensor(scores), k=min(k, bought.shape[1]), dim=1).indices  # (B, k)
-    hits = bought.gather(1, top).sum(dim=1)  # (B,)
-    return (hits / bought.sum(dim=1)).numpy()
+    bought_t = torch.as_tensor(bought)
+    assert bool(bought_t.any(dim=1).all()), "every basket needs an item"
+    top = torch.topk(torch.as_tensor(scores), k=min(k, bought_t.shape[1]), dim=1).indices  # (B, k)
+    hits = bought_t.gather(1, top).sum(dim=1)  # (B,)
+    return (hits / bought_t.sum(dim=1)).numpy()
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -60,6 +60,8 @@ class ChoiceNetwork(nn.Module):
     demo_hidden : hidden units of g.
     """
 
+    demographics: torch.Tensor  # (H, D) registered buffer
+
     def __init__(
         self,
         n_items: int,
@@ -84,11 +86,11 @@ class ChoiceNetwork(nn.Module):
         self.beta_item = nn.Parameter(torch.zeros(I))  # (I,)
         self.preference_free = nn.Parameter(0.05 * torch.randn(H, K))  # e_h (H, K)
         self.beta_customer_free = nn.Parameter(torch.zeros(H))  # f_h (H,)
-        self.demographic_net = nn.Sequential(  # g and g_b: (D,) -> (K + 1,)
-            nn.Linear(D, demo_hidden), nn.Tanh(), nn.Linear(demo_hidden, K + 1)
-        )
+        # locals, created in this order (seeded init); attributes would add state_dict keys
+        g_in, g_out = nn.Linear(D, demo_hidden), nn.Linear(demo_hidden, K + 1)
+        self.demographic_net = nn.Sequential(g_in, nn.Tanh(), g_out)  # g and g_b: (D,) -> (K + 1,)
         with torch.no_grad():  # start with b ~ softplus(-1.5) = 0.2 per currency unit
-            self.demographic_net[-1].bias[K] = -1.5
+            g_out.bias[K] = -1.5
 
     @torch.no_grad()
     def initialize_from_data(self, demographics: torch.Tensor, item_log_odds: torch.Tensor) -> None:

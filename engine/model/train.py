@@ -147,7 +147,8 @@ def _fit_run(run_dir, accelerator, devices, num_nodes, strategy, stream) -> Trai
     start = time.perf_counter()
     trainer.fit(module, datamodule=TripDataModule(data, config))
     seconds = time.perf_counter() - start
-    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    checkpoint = trainer.checkpoint_callback  # the ModelCheckpoint of build_trainer
+    best = checkpoint.best_model_score if isinstance(checkpoint, ModelCheckpoint) else None
     result = TrainResult(
         run_id=record["run_id"],
         status="cancelled" if monitor.cancelled else "trained",

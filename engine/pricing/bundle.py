@@ -185,7 +185,7 @@ def default_segment_attribute(con: duckdb.DuckDBPyConnection, dataset: str) -> s
     if not store.get_setting(con, "allow_sensitive_segments"):  # personal data only with consent
         names = [name for name in names if name not in sensitive_attributes(con)]
     income = [name for name in names if "income" in name.lower()]
-    return (income or names or [None])[0]
+    return (income or names)[0] if names else None
 
 
 def _segment_values(cur: duckdb.DuckDBPyConnection, run: RunInfo, segment: Segment) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ projected no-bundle rate of buying the whole pair, over the truth's (median over
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -29,7 +30,7 @@ import numpy as np
 from engine.model.runs import get_run, update_metrics
 from engine.pricing import bundle as B
 from engine.pricing.demand import FIELD
-from engine.pricing.optimize import optimize_price
+from engine.pricing.optimize import PriceDecision, optimize_price
 from engine.pricing.vectorized import load_demand
 from engine.pricing.whatif import DEFAULT_WEEKS, project_bundle
 
@@ -52,7 +53,8 @@ def truth_decisions(con: duckdb.DuckDBPyConnection, dataset: str, run_id: str, w
         if cur.execute(HAS_TRUTH).fetchall()[0][0] == 0:
             return {}
         pairs = [list(row) for row in cur.execute(TRUE_COMPLEMENTS, {"run": run_id}).fetchall()]
-    rows, rate_ratios = [], []
+    rows: list[dict[str, Any]] = []
+    rate_ratios: list[float] = []
     for items in pairs:
         learned = optimize_price(con, dataset, items, weeks=weeks, run=run_id, compare=False)
         truth = optimize_price(con, dataset, items, weeks=weeks, run="truth", min_gain_pct=0.0, compare=False)
@@ -63,8 +65,8 @@ def truth_decisions(con: duckdb.DuckDBPyConnection, dataset: str, run_id: str, w
         optimal = truth.incremental_margin
         rows.append({
             "items": items,
-            "learned_price": float(learned.price) if learned.discount_pays else None,
-            "true_price": float(truth.price) if truth.discount_pays else None,
+            "learned_price": _one_price(learned) if learned.discount_pays else None,
+            "true_price": _one_price(truth) if truth.discount_pays else None,
             "sum_of_parts": learned.projection.sum_of_parts,
             "true_gain_at_learned_price": float(at_learned),
             "true_optimal_gain": float(optimal),
@@ -84,6 +86,13 @@ def truth_decisions(con: duckdb.DuckDBPyConnection, dataset: str, run_id: str, w
         },
         "pair_rate_ratio": float(np.median(rate_ratios)) if rate_ratios else None,
     }
+
+
+def _one_price(decision: PriceDecision) -> float:
+    """The price of a decision taken for all customers (no segment asked for: one price)."""
+    price = decision.price
+    assert not isinstance(price, dict), "truth decisions are taken for all customers, with one price"
+    return float(price)
 
 
 def _total_capture(rows: list[dict]) -> float | None:

@@ -112,7 +112,7 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
 
     # True pairs: complements across categories, substitutes within one.
     coupling = np.zeros((n_items, n_items))
-    pairs = []
+    pairs: list[tuple[int, int, float]] = []  # (i, j, c_ij)
     chosen: set[tuple[int, int]] = set()
     while len(pairs) < config.complement_pairs:
         i, j = sorted(rng.choice(n_items, size=2, replace=False))
@@ -128,8 +128,8 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
         if (i, j) not in chosen:
             chosen.add((i, j))
             pairs.append((i, j, -config.coupling * rng.uniform(0.85, 1.15)))
-    for i, j, c in pairs:
-        coupling[i, j] = coupling[j, i] = c
+    for i, j, c_ij in pairs:
+        coupling[i, j] = coupling[j, i] = c_ij
 
     # Weekly prices and promotions.
     weeks = config.weeks
@@ -190,8 +190,8 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
     customers = pd.DataFrame(
         {
             "customer_id": customer_ids,
-            "age_band": np.where(known, np.array(AGE_BANDS)[age], None),
-            "income_band": np.where(known, np.array(INCOME_BANDS)[income], None),
+            "age_band": np.where(known, np.array(AGE_BANDS)[age], np.array(None)),
+            "income_band": np.where(known, np.array(INCOME_BANDS)[income], np.array(None)),
         }
     )
     cat_names = [f"Category {c + 1:02d}" for c in range(n_cat)]
