@@ -1,8 +1,6 @@
 """Fair pricing: which attributes are sensitive, and how prices and surplus differ across them.
 
-Sensitive attributes (studio setting ``sensitive_attributes``, by default age and income bands)
-cannot be used as pricing segments unless the analyst enables it (``allow_sensitive_segments``);
-a scenario priced on one carries a disclosure notice (``engine.exports.notice``).
+Which attributes are sensitive, and who may price on them, is ``engine.privacy``.
 
 The fairness view takes per-customer outcomes of a pricing decision - the bundle price each
 customer is offered, its discount vs the parts, and the change in consumer surplus - and
@@ -19,6 +17,7 @@ import pandas as pd
 
 from engine import store
 from engine.errors import DataError
+from engine.privacy import min_group_size, sensitive_attributes
 
 MEASURES = ("price", "discount_pct", "surplus_change")
 GROUP_OUTCOMES = """
@@ -40,26 +39,6 @@ class FairnessView:
     min_group_size: int
 
 
-def sensitive_attributes(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Attributes the analyst treats as sensitive personal data."""
-    return list(store.get_setting(con, "sensitive_attributes"))
-
-
-def check_pricing_segment(con: duckdb.DuckDBPyConnection, attribute: str | None) -> bool:
-    """Refuse a sensitive attribute as a pricing segment unless enabled in settings.
-
-    Returns True when prices will depend on personal data (the scenario must carry the notice).
-    """
-    if attribute is None or attribute not in sensitive_attributes(con):
-        return False
-    if not store.get_setting(con, "allow_sensitive_segments"):
-        raise DataError(
-            f"{attribute!r} is a sensitive attribute and cannot be a pricing segment; "
-            "enable 'allow sensitive segments' in settings to use it (prices will carry a personal-data notice)"
-        )
-    return True
-
-
 def fairness_view(con: duckdb.DuckDBPyConnection, dataset: str, outcomes: pd.DataFrame) -> FairnessView:
     """Compare per-customer outcomes across sensitive attributes.
 
@@ -71,7 +50,7 @@ def fairness_view(con: duckdb.DuckDBPyConnection, dataset: str, outcomes: pd.Dat
     missing = {"customer_id", *MEASURES} - set(outcomes.columns)
     if missing:
         raise DataError(f"fairness view needs columns customer_id, {', '.join(MEASURES)}; missing {', '.join(sorted(missing))}")
-    k = int(store.get_setting(con, "min_group_size"))
+    k = min_group_size(con)
     with store.dataset_cursor(con, dataset) as cur:
         cur.register("outcomes", outcomes[["customer_id", *MEASURES]])
         groups = cur.execute(GROUP_OUTCOMES, {"attributes": sensitive_attributes(con)}).df()

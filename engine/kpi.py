@@ -35,7 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from engine import store
+from engine import privacy, store
 from engine.errors import DataError, StoreError
 from engine.ordering import natural_order
 from engine.schema import DEFAULT_COST_RATIO
@@ -408,7 +408,7 @@ def breakdown(
 
 def min_group_size(con: duckdb.DuckDBPyConnection) -> int:
     """Smallest customer group whose figures may be shown (studio setting ``min_group_size``)."""
-    return int(store.get_setting(con, "min_group_size"))
+    return privacy.min_group_size(con)
 
 
 def cost_ratios(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:

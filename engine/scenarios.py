@@ -24,6 +24,11 @@ import pandas as pd
 from engine import store
 from engine.bounds import check_price, check_weeks
 from engine.errors import DataError, StudioError
+from engine.pricing.curves import price_curve
+from engine.pricing.guardrails import Guardrails
+from engine.pricing.optimize import optimize_price
+from engine.pricing.whatif import project_bundle
+from engine.privacy import check_pricing_segment
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +230,6 @@ def from_projection(
     curve=None,
 ) -> Scenario:
     """A scenario holding a what-if projection (``engine.pricing.whatif.BundleProjection``)."""
-    from engine.fairness import check_pricing_segment
-
     segment = projection.segment
     segment_text = None if segment.attribute is None else (
         f"{segment.attribute}={segment.value}" if segment.value else segment.attribute
@@ -277,12 +280,6 @@ def price_scenario(
     objective: str = "margin",
 ) -> Scenario:
     """Project (at ``price``) or optimize (without one) a bundle and save it as scenario ``name``."""
-    from engine.fairness import check_pricing_segment
-    from engine.pricing.curves import price_curve
-    from engine.pricing.guardrails import Guardrails
-    from engine.pricing.optimize import optimize_price
-    from engine.pricing.whatif import project_bundle
-
     check_name(name)
     check_pricing_segment(con, (segment or "").partition("=")[0] or None)
     rails = guardrails or Guardrails()
@@ -301,7 +298,6 @@ def price_scenario(
 
 def reproject(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> Scenario:
     """The same decision (items, prices, segment, horizon) projected on the current data and model."""
-    from engine.pricing.whatif import project_bundle
 
     price = scenario.prices if len(scenario.prices) > 1 else next(iter(scenario.prices.values()))
     projection = project_bundle(con, scenario.dataset, list(scenario.items), price, scenario.segment_attribute, scenario.weeks)

@@ -93,7 +93,7 @@ ORDER BY ordinal_position
 """
 
 # Model runs and their exported parameters (engine.model writes them; pricing reads them).
-# Replayed trips: the basket context of bundle projections (engine.model.replay).
+# Replayed trips: the basket context of bundle projections (engine.replay).
 MODEL_TRIPS_DDL = """
 CREATE TABLE IF NOT EXISTS model_trips (
     run_id       VARCHAR NOT NULL,

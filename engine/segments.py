@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from engine import store
+from engine import privacy, store
 from engine.errors import DataError, ModelError
 
 KINDS = ("demographic", "rfm", "learned")
@@ -172,7 +172,7 @@ def profile(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> Seg
     known = attributes(con, dataset)
     if attribute not in known:
         raise DataError(f"segment attribute {attribute!r} not in dataset {dataset!r}; expected one of {', '.join(known)}")
-    k = int(store.get_setting(con, "min_group_size"))
+    k = privacy.min_group_size(con)
     run = model_run(con, dataset)
     with store.dataset_cursor(con, dataset) as cur:
         table = cur.execute(SEGMENT_PROFILE, {"attribute": attribute}).df()

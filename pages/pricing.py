@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine import store
+from engine.bundles import views as bundle_views
 from engine.markup import escape_markdown
 from engine.pricing import bundle as pricing_bundle
 from engine.pricing import charts
@@ -54,7 +55,7 @@ def choose_bundle(con, dataset: str) -> tuple[list[str], pricing_bundle.Segment,
     catalog = {item.item_id: item for item in pricing_bundle.item_catalog(con, dataset)}
     label = {i: f"{item.name} · {i} · {item.regular_price:.2f}" for i, item in catalog.items()}
     handed = [i for i in st.session_state.get(BUNDLE_ITEMS_KEY, []) if i in catalog]
-    candidates = pricing_bundle.candidate_bundles(con, dataset)
+    candidates = bundle_views.priceable_candidates(con, dataset)
     if "px_items" not in st.session_state:
         suggested = list(candidates[0]) if candidates else pricing_bundle.suggested_items(con, dataset)
         st.session_state["px_items"] = handed or suggested

@@ -12,10 +12,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from engine.sources import files
 from engine import kpi, store
 from engine.cleaning import RULES
 from engine.schema import DEFAULT_COST_RATIO
-from pages._common import DATASET_KEY, import_files, optional_module
+from pages._common import DATASET_KEY, import_files
 from pages._display import format_change, format_kpi
 
 PAGES = [
@@ -195,12 +196,8 @@ def test_every_dataset_can_be_picked(db, engine_con):
 
 def test_data_page_import_form_offers_the_example_mapping(db):
     at = open_page("pages/data.py")
-    files = optional_module("engine.sources.files")
-    if files is None:  # the files source is not merged in this build: the page says so
-        assert any("engine.sources.files" in info.value for info in at.info)
-    else:
-        assert at.text_area[0].value == files.EXAMPLE_MAPPING
-        assert any(b.label == "Import" for b in at.get("form_submit_button"))
+    assert at.text_area[0].value == files.EXAMPLE_MAPPING
+    assert any(b.label == "Import" for b in at.get("form_submit_button"))
     assert not at.exception
 
 
@@ -215,9 +212,6 @@ class Upload:
 
 
 def test_uploaded_files_become_a_dataset_with_matching_kpis(db, engine_con):
-    files = optional_module("engine.sources.files")
-    if files is None:
-        pytest.skip("engine.sources.files is not merged into this build yet")
     transactions = (
         "order_ref,member,sku,order_date,qty,amount_paid,amount_before_discount,shop\n"
         "o1,m1,s1,01/03/2024,2,3.50,4.00,1\n"
@@ -233,7 +227,13 @@ def test_uploaded_files_become_a_dataset_with_matching_kpis(db, engine_con):
         files.EXAMPLE_MAPPING,
     )
     assert (info.name, info.lines, info.baskets) == ("uploaded", 3, 2)
-    result = kpi.headline(engine_con, "uploaded")
+    assert kpi.headline(engine_con, "uploaded")["revenue"] is None  # 2 customers: suppressed by default
+    minimum = store.get_setting(engine_con, "min_group_size")
+    store.set_setting(engine_con, "min_group_size", 1)
+    try:
+        result = kpi.headline(engine_con, "uploaded")
+    finally:
+        store.set_setting(engine_con, "min_group_size", minimum)
     assert result["revenue"] == pytest.approx(3.50 + 2.25 + 1.75, abs=0.005)
     assert result["discount_rate"] == pytest.approx(1 - 7.50 / 8.25, abs=1e-9)
     store.delete_dataset(engine_con, "uploaded")

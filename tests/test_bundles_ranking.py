@@ -125,16 +125,17 @@ def test_without_any_model_the_ranking_is_the_copurchase_score(con):
 
 
 def test_default_ranking_uses_incremental_margin_when_the_optimizer_answers(con, monkeypatch):
-    """The optimizer is stubbed here (the pricing engine lands separately); DuckDB is real."""
+    """The optimizer is stubbed with margins known in advance (so the expected order is known);
+    DuckDB is real."""
     synthetic.ingest_sample(con, "sample")
     unit_cost = synthetic.read().products.set_index("product_id").unit_cost
     calls = []
 
-    def optimize_price(con_, dataset, items):
+    def optimize_price(con_, dataset, items, compare=True):
         calls.append(tuple(items))
         if "P0001" in items:
             raise ModelError("P0001 is outside the model's catalog")
-        return SimpleNamespace(expected_incremental_margin=float(unit_cost[list(items)].sum()))
+        return SimpleNamespace(incremental_margin=float(unit_cost[list(items)].sum()))
 
     monkeypatch.setattr(margin, "optimize_price", optimize_price)
     query = BundleQuery(top=10, margin_pool=30)
@@ -221,7 +222,7 @@ def test_across_categories_leaves_out_multi_buys_of_one_category(sample_con):
 def test_equal_margins_keep_the_model_order(con, monkeypatch):
     """When no discount pays, the optimizer's margin is 0 for every bundle: complementarity decides."""
     synthetic.ingest_sample(con, "sample")
-    monkeypatch.setattr(margin, "optimize_price", lambda con_, dataset, items: SimpleNamespace(incremental_margin=0.0))
+    monkeypatch.setattr(margin, "optimize_price", lambda con_, dataset, items, compare=True: SimpleNamespace(incremental_margin=0.0))
     by_margin = find_bundles(con, "sample", BundleQuery(top=15))
     by_model = find_bundles(con, "sample", BundleQuery(rank_by="complementarity", top=15))
     assert by_margin.ranked_by == "margin"

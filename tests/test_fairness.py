@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import fairness, store
+from engine import fairness, privacy, store
 from engine.errors import DataError
 from engine.sources import synthetic
 
@@ -18,12 +18,12 @@ def sample(con):
 
 
 def test_sensitive_segment_refused_until_enabled(sample):
-    assert fairness.check_pricing_segment(sample, None) is False
-    assert fairness.check_pricing_segment(sample, "rfm_segment") is False
+    assert privacy.check_pricing_segment(sample, None) is False
+    assert privacy.check_pricing_segment(sample, "rfm_segment") is False
     with pytest.raises(DataError, match="sensitive"):
-        fairness.check_pricing_segment(sample, "income_band")
+        privacy.check_pricing_segment(sample, "income_band")
     store.set_setting(sample, "allow_sensitive_segments", True)
-    assert fairness.check_pricing_segment(sample, "income_band") is True
+    assert privacy.check_pricing_segment(sample, "income_band") is True
 
 
 def test_gaps_equal_pandas_and_flag_the_largest(sample):

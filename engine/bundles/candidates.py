@@ -32,7 +32,7 @@ import pandas as pd
 
 from engine import store
 from engine.bundles import complementarity, copurchase, itemsets, margin
-from engine.bundles.cache import LruCache
+from engine.cache import LruCache
 from engine.bundles.complementarity import Complementarity, latest_run, load_complementarity
 from engine.bundles.copurchase import BasketItems, Segment
 from engine.bundles.evidence import BundleCandidate, build_candidate, enough_customers, evidence_of, item_columns
@@ -257,17 +257,15 @@ def _rank(table: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def _can_price(query: BundleQuery) -> bool:
-    return margin.pricing_available() and query.level == "product"
+    return query.level == "product"
 
 
 _MARGINS = LruCache(4096)
 
 
 def _margin(con, dataset: str, encoded: BasketItems, items: tuple[str, ...]) -> float | None:
-    if not margin.pricing_available():
-        return None
     key = (dataset, encoded.version, items)
-    return _MARGINS.get_or_compute(key, lambda: margin._incremental_margin(con, dataset, items))
+    return _MARGINS.get_or_compute(key, lambda: margin.incremental_margin(con, dataset, items))
 
 
 def _nan_if_none(value: float | None) -> float:

@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 
 from engine import store
-from engine.bundles.cache import LruCache
+from engine.cache import LruCache
 
 log = logging.getLogger(__name__)
 

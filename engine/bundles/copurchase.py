@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from engine import store
-from engine.bundles.cache import LruCache
+from engine import privacy, store
+from engine.cache import LruCache
 from engine.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def basket_items(con: duckdb.DuckDBPyConnection, dataset: str, level: str, segme
 
 def min_group_size(con: duckdb.DuckDBPyConnection) -> int:
     """The studio setting: no figure is shown that rests on fewer customers than this."""
-    return int(store.get_setting(con, "min_group_size"))
+    return privacy.min_group_size(con)
 
 
 def _encode(con, dataset: str, version: str, level: str, segment: Segment | None) -> BasketItems:

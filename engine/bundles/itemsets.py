@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import duckdb
 import pandas as pd
 
-from engine.bundles.cache import LruCache
+from engine.cache import LruCache
 from engine.bundles.copurchase import BasketItems
 
 # Baskets by which of the wanted items they hold (bit p set: holds keys[p]); any subset's count

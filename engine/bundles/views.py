@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -10,9 +11,13 @@ import pandas as pd
 
 from engine import store
 from engine.bundles import copurchase, itemsets
-from engine.bundles.candidates import BundleResult
+from engine.bundles.candidates import BundleQuery, BundleResult, find_bundles
 from engine.bundles.complementarity import load_complementarity
 from engine.bundles.copurchase import Segment
+from engine.errors import StudioError
+from engine.pricing import bundle as pricing_bundle
+
+log = logging.getLogger(__name__)
 
 DEPARTMENTS = "SELECT DISTINCT department FROM products ORDER BY department"
 CATEGORIES = """
@@ -147,3 +152,15 @@ def _unique_labels(names: list[str], items: list[str]) -> tuple[str, ...]:
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+def priceable_candidates(con: duckdb.DuckDBPyConnection, dataset: str, top: int = 10) -> list[tuple[str, ...]]:
+    """The top co-purchase candidates (by score) whose items the pricing run knows, for the Pricing
+    studio's picker; none when the dataset cannot be ranked or priced."""
+    try:
+        result = find_bundles(con, dataset, BundleQuery(top=top, rank_by="score", margin_pool=0))
+        known = {item.item_id for item in pricing_bundle.item_catalog(con, dataset)}
+    except StudioError as exc:  # no baskets, no trained model
+        log.info("no bundle candidates for %s: %s", dataset, exc)
+        return []
+    return [tuple(c.items) for c in result.candidates if set(c.items) <= known]

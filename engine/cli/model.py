@@ -57,7 +57,7 @@ def train(
     as_json: JsonOption = False,
 ) -> None:
     """Train the choice model: prepare features, fit with Lightning, evaluate, register the run."""
-    from engine.model.config import ModelConfig
+    from engine.model.config import ModelConfig  # deferred: imports torch
     from engine.model.train import fit_run
 
     if progress not in ("none", "jsonl"):
@@ -91,9 +91,9 @@ def train(
 
 def _train_one(con, dataset: str, config, db: Path, stream, fit_options: FitOptions, progress: str) -> dict:
     """Prepare, fit and register one run; its result as JSON."""
-    from engine.model.runs import prepare_run, register_run
+    from engine.model.runs import prepare_run, register_run  # deferred: imports torch
     from engine.model.train import fit_run, result_from_folder
-    from engine.pricing.truth_check import add_truth_decisions
+    from engine.pricing.truth_check import add_truth_decisions  # deferred: imports torch
 
     devices, num_nodes, strategy = fit_options["devices"], fit_options["num_nodes"], fit_options["strategy"]
     folder = prepare_run(con, check_dataset_name(dataset), config, db)
@@ -125,9 +125,9 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Held-out metrics of a run against the baselines (and truth recovery on synthetic data)."""
-    from engine.model.runs import get_run, run_folder, update_metrics
+    from engine.model.runs import get_run, run_folder, update_metrics  # deferred: imports torch
     from engine.model.train import evaluate_folder
-    from engine.pricing.truth_check import add_truth_decisions
+    from engine.pricing.truth_check import add_truth_decisions  # deferred: imports torch
 
     con = open_store(db)
     info = get_run(con, check_dataset_name(dataset), run)
@@ -156,7 +156,7 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """The model runs of a dataset, newest first."""
-    from engine.model.runs import list_runs
+    from engine.model.runs import list_runs  # deferred: imports torch
 
     rows = [
         {"run_id": r.run_id, "kind": r.kind, "level": r.level, "created_at": r.created_at, "device": r.device,

@@ -7,6 +7,9 @@ from typing import Annotated
 import typer
 
 from engine.cli import DatasetOption, DbOption, JsonOption, app, emit, open_store
+from engine.pricing.guardrails import Guardrails
+from engine.pricing.optimize import optimize_price
+from engine.pricing.whatif import project_bundle
 from engine.store import DEFAULT_DB
 
 ItemsOption = Annotated[str, typer.Option("--items", help="Item ids of the bundle, comma-separated (2 to 4).")]
@@ -34,7 +37,6 @@ def whatif(
     as_json: JsonOption = False,
 ) -> None:
     """Project a bundle at a price: take rate, units, revenue, margin, cannibalization, surplus, with bands."""
-    from engine.pricing.whatif import project_bundle
 
     projection = project_bundle(open_store(db), dataset, _items(items), price, segment, weeks, run)
     emit(projection.to_json(), as_json)
@@ -70,8 +72,6 @@ def optimize(
     as_json: JsonOption = False,
 ) -> None:
     """Recommend a bundle price within guardrails; compare no bundle, one price, per segment, per customer."""
-    from engine.pricing.guardrails import Guardrails
-    from engine.pricing.optimize import optimize_price
 
     endings = tuple(e for text in (price_ending or []) for e in _items(text))
     guardrails = Guardrails(

@@ -10,6 +10,10 @@ import typer
 
 from engine.cli import DatasetOption, DbOption, JsonOption, app, emit, open_store
 from engine.errors import DataError
+from engine.exports import write_price_list, write_report
+from engine.scenarios import STATUS_QUO, get, list_all, price_scenario, staleness
+from engine.scenarios import compare as compare_scenarios
+from engine.scenarios import delete as delete_scenario
 from engine.store import DEFAULT_DB
 
 scenario_app = typer.Typer(help="Saved pricing scenarios.", no_args_is_help=True)
@@ -21,7 +25,6 @@ NameOption = Annotated[str, typer.Option("--name", help="Scenario name.")]
 
 
 def _summary(scenario, con) -> dict:
-    from engine.scenarios import staleness
 
     data = scenario.to_json()
     data["stale"] = staleness(con, scenario)
@@ -42,7 +45,6 @@ def save(
     as_json: JsonOption = False,
 ) -> None:
     """Save a pricing decision (a given price, or the optimized one) as a named scenario."""
-    from engine.scenarios import price_scenario
 
     if optimize and price is not None:
         raise DataError("give either --price or --optimize, not both")
@@ -55,7 +57,6 @@ def save(
 @scenario_app.command("list")
 def list_scenarios(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """Every saved scenario, newest first."""
-    from engine.scenarios import list_all
 
     con = open_store(db)
     emit({"scenarios": [_summary(s, con) for s in list_all(con)]}, as_json)
@@ -64,7 +65,6 @@ def list_scenarios(db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> No
 @scenario_app.command("show")
 def show(name: NameOption, db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """One scenario with its figures, bands and whether it is stale."""
-    from engine.scenarios import get
 
     con = open_store(db)
     emit(_summary(get(con, name), con), as_json)
@@ -73,7 +73,6 @@ def show(name: NameOption, db: DbOption = DEFAULT_DB, as_json: JsonOption = Fals
 @scenario_app.command("delete")
 def delete(name: NameOption, db: DbOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
     """Delete a scenario."""
-    from engine.scenarios import delete as delete_scenario
 
     delete_scenario(open_store(db), name)
     emit({"deleted": name}, as_json)
@@ -87,8 +86,6 @@ def compare(
     as_json: JsonOption = False,
 ) -> None:
     """Scenarios side by side with deltas against the no-bundle status quo (or --baseline)."""
-    from engine.scenarios import STATUS_QUO, get
-    from engine.scenarios import compare as compare_scenarios
 
     con = open_store(db)
     chosen = [get(con, n.strip()) for n in names.split(",") if n.strip()]
@@ -105,8 +102,6 @@ def export_pricelist(
     as_json: JsonOption = False,
 ) -> None:
     """Write a price list: one row per bundle x segment."""
-    from engine.exports import write_price_list
-    from engine.scenarios import get
 
     con = open_store(db)
     path = write_price_list(con, [get(con, scenario)], out, fmt)
@@ -121,8 +116,6 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Write a self-contained HTML stakeholder report for a scenario."""
-    from engine.exports import write_report
-    from engine.scenarios import get
 
     con = open_store(db)
     path = write_report(con, get(con, scenario), out)

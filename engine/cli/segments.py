@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from engine.cli import DatasetOption, DbOption, JsonOption, app, emit, open_store
+from engine.segments import segments_json
 from engine.store import DEFAULT_DB
 
 
@@ -18,6 +19,5 @@ def segments(
     as_json: JsonOption = False,
 ) -> None:
     """Profile customer segments: size, revenue, basket share, top categories, price sensitivity."""
-    from engine.segments import segments_json
 
     emit(segments_json(open_store(db), dataset, kind), as_json)

@@ -3,7 +3,7 @@
 The bundle projection (``engine.pricing``) predicts a customer's purchases per trip from the
 exported parameters (the average season and promotion and the item's recent level folded into
 lambda, habits at the end of the training window, regular prices) with each of the customer's
-replayed trips as basket context (``engine.model.replay``; the same utility in torch:
+replayed trips as basket context (``engine.replay``; the same utility in torch:
 ``engine.model.projection``). This module asks the same model the same question on the held-
 out weeks, customer by customer, and compares with what the customers bought there:
 

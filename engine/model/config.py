@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import ModelError
+from engine.replay import DEFAULT_REPLAY_TRIPS
 
 LEVELS = ("product", "category")
 
@@ -28,8 +29,8 @@ class ModelConfig:
     segment_attribute: str = "income_band"  # demographic attribute used to slice elasticities
     few_baskets: int = 5  # "customers with few training baskets": at most this many trips
     # Bundle projections replay each customer's last N trips of the training window: the rest of
-    # each basket is the context of the bundle's items (DESIGN.md section 4, engine.model.replay).
-    replay_trips: int = 8
+    # each basket is the context of the bundle's items (DESIGN.md section 4, engine.replay).
+    replay_trips: int = DEFAULT_REPLAY_TRIPS
     # Prior sd of each item's recent level (engine.model.projection): how far the projection may
     # move an item from its annual-average level to what the replayed trips show.
     recent_level_prior: float = 0.5

@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import DataError
-from engine.schema import DEFAULT_COST_RATIO
 from engine.model.config import ModelConfig
 from engine.model.habits import habit_events
 from engine.model.prepared import SPLIT_HOLDOUT, SPLIT_TRAIN, SPLIT_VAL, PreparedData
+from engine.schema import DEFAULT_COST_RATIO
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The projection's utility on replayed trips, in torch: the model-side twin of ``engine.pricing.params``.
 
-Pricing evaluates, for customer h on each replayed trip t (``engine.model.replay``), the exported
+Pricing evaluates, for customer h on each replayed trip t (``engine.replay``), the exported
 utility of item i with the rest of the trip's basket as context::
 
     u(h,i,t) = lambda_i + <sigma_i, mean season> + <eta, mean promo_i> + delta_i

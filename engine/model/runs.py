@@ -32,7 +32,7 @@ from engine.model.config import ModelConfig
 from engine.model.export import CUSTOMERS, EXPORT_DIR, HABITS, ITEMS
 from engine.model.features import build_features
 from engine.model.prepared import META_FILE
-from engine.model.replay import insert_replayed_trips
+from engine.replay import insert_replayed_trips
 from engine.schema import MODEL_DDL
 
 log = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from engine.errors import ModelError
+from engine.model.backtest import backtest
+from engine.model.calibration import calibration
 from engine.model.config import ModelConfig
 from engine.model.evaluate import evaluate
 from engine.model.export import write_export
-from engine.model.backtest import backtest
-from engine.model.calibration import calibration
 from engine.model.insights import elasticities_by_segment, learned_pairs, truth_recovery
 from engine.model.lightning import ChoiceModule, TripDataModule
 from engine.model.prepared import PreparedData

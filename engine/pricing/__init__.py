@@ -11,5 +11,6 @@ Modules, in the order data flows through them:
 - ``whatif``: ``project_bundle`` -> ``BundleProjection``; ``curves``: figures over a price range.
 - ``grid``, ``search``, ``solver``: objective curves, where to evaluate them, choosing prices.
 - ``guardrails``, ``strategies``, ``optimize``: ``optimize_price`` -> ``PriceDecision``.
-- ``charts``: plotly figures for the Pricing studio; ``population``, ``benchmark``: scale tests.
+- ``charts``: plotly figures for the Pricing studio; ``population``: a large population for scale tests
+  (timed by ``engine.bench.pricing``).
 """

@@ -10,8 +10,6 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,8 +18,10 @@ from datetime import datetime
 import duckdb
 
 from engine import store
-from engine.errors import DataError, ModelError, StudioError
-from engine.model.replay import backfill_replayed_trips
+from engine.cache import PerConnection
+from engine.errors import DataError, ModelError
+from engine.privacy import sensitive_attributes
+from engine.replay import backfill_replayed_trips
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ ALL_CUSTOMERS = "All customers"
 UNKNOWN = "Unknown"
 
 DATASET_VERSION = "SELECT version FROM main.datasets WHERE name = $name"
-_trips_checked: set[tuple[str, str]] = set()  # (schema, dataset version) whose runs have replayed trips
+_trips_checked = PerConnection(64)  # per connection: (schema, dataset version) whose runs have replayed trips
 RUNS_SIGNATURE = "SELECT count(*), max(created_at)::VARCHAR, string_agg(run_id, ',' ORDER BY run_id) FROM model_runs"
 HAS_MODEL_TABLES = """
 SELECT count(*) FROM information_schema.tables
@@ -177,9 +177,7 @@ def attributes(cur: duckdb.DuckDBPyConnection) -> list[str]:
 def default_segment_attribute(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
     """The attribute per-segment pricing uses when none is asked: income if there is one, else
     the first attribute (alphabetically); None when customers have no attributes. Sensitive
-    attributes (engine.fairness) only when the analyst allowed them as pricing segments."""
-    from engine.fairness import sensitive_attributes
-
+    attributes (engine.privacy) only when the analyst allowed them as pricing segments."""
     with model_cursor(con, dataset) as (cur, _):
         names = attributes(cur)
     if not store.get_setting(con, "allow_sensitive_segments"):  # personal data only with consent
@@ -228,9 +226,8 @@ def _run_info(row: tuple) -> RunInfo:
     return RunInfo(run_id, kind, level, created_at, None if ensemble is None else str(ensemble))
 
 
-_bundles: OrderedDict[tuple, Bundle] = OrderedDict()
-_bundles_lock = threading.Lock()
 MAX_REMEMBERED_BUNDLES = 64
+_bundles = PerConnection(MAX_REMEMBERED_BUNDLES)  # per connection: request -> Bundle
 
 
 def open_bundle(
@@ -242,7 +239,7 @@ def open_bundle(
 ) -> Bundle:
     """Resolve run, items and segment of a bundle in ``dataset``.
 
-    Remembered per (connection, dataset version, model runs, items, segment, run), so the warm
+    Remembered per connection and (dataset version, model runs, items, segment, run), so the warm
     what-if path costs one tiny query here.
     """
     segment = segment or Segment()
@@ -251,17 +248,13 @@ def open_bundle(
             signature = cur.execute(RUNS_SIGNATURE).fetchall()[0]
         except duckdb.CatalogException:  # no model tables: choose_run says so in words
             signature = None
-        key = (id(con), dataset, version, signature, tuple(map(str, items)), segment, run)
-        with _bundles_lock:
-            known = _bundles.get(key)
-        if known is not None:
+        key = (dataset, version, signature, tuple(map(str, items)), segment, run)
+        known = _bundles.of(con).get(key)
+        if isinstance(known, Bundle):
             return known
         info = choose_run(cur, dataset, run)
         bundle = resolve_bundle(cur, dataset, version, info, list(items), segment)
-    with _bundles_lock:
-        _bundles[key] = bundle
-        while len(_bundles) > MAX_REMEMBERED_BUNDLES:
-            _bundles.popitem(last=False)
+    _bundles.of(con).put(key, bundle)
     return bundle
 
 
@@ -278,10 +271,10 @@ def model_cursor(con: duckdb.DuckDBPyConnection, dataset: str) -> Iterator[tuple
             rows = []
         if not rows:
             store.get_dataset(con, dataset)  # raises DatasetNotFound naming the datasets there are
-        if (schema, rows[0][0]) not in _trips_checked:  # runs registered before replayed trips get theirs
-            if backfill_replayed_trips(cur):
+        if _trips_checked.of(con).get((schema, rows[0][0])) is None:  # runs registered before replayed trips
+            if backfill_replayed_trips(cur):                             # get theirs
                 log.info("replayed trips backfilled for the runs of %s", dataset)
-            _trips_checked.add((schema, rows[0][0]))
+            _trips_checked.of(con).put((schema, rows[0][0]), True)
         yield cur, rows[0][0]
 
 
@@ -306,22 +299,6 @@ def segment_choices(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, l
             name: [row[0] for row in cur.execute(SEGMENT_VALUES, {"attribute": name}).fetchall()]
             for name in attributes(cur)
         }
-
-
-def candidate_bundles(con: duckdb.DuckDBPyConnection, dataset: str, top: int = 10) -> list[tuple[str, ...]]:
-    """Top co-purchase candidates from bundle discovery (``engine.bundles``), when it is installed
-    and can rank this dataset; items the pricing run does not know are left out."""
-    try:
-        from engine.bundles import BundleQuery, find_bundles
-    except ImportError:
-        return []
-    try:
-        result = find_bundles(con, dataset, BundleQuery(top=top, rank_by="score"))
-        known = {item.item_id for item in item_catalog(con, dataset)}
-    except (StudioError, TypeError, ValueError) as exc:  # no baskets, another API, ...
-        log.info("no bundle candidates for %s: %s", dataset, exc)
-        return []
-    return [tuple(c.items) for c in result.candidates if set(c.items) <= known]
 
 
 STRONGEST_PAIR = """

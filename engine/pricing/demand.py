@@ -7,7 +7,7 @@ For a bundle S of n items (DESIGN.md section 4), customer h on trip t buys one s
     U_ht(S) += b_h,S * max(0, sum_i price_i - P)       when S is sold as a bundle at price P
     P_ht(A)  = exp U_ht(A) / sum_{A'} exp U_ht(A')
 
-Rows are the customers' replayed trips (``engine.model.replay``); every figure is a sum over
+Rows are the customers' replayed trips (``engine.replay``); every figure is a sum over
 rows, each weighted by the trips per week it stands for, except three that belong to a customer:
 the customer count, the customers better off and the expected buyers, which are computed from
 the sums over each customer's rows and put on the customer's first row (0 on the others), so any

@@ -21,12 +21,12 @@ import pandas as pd
 
 from engine.bounds import check_weeks, check_welfare_weight
 from engine.errors import DataError
-from engine.fairness import check_pricing_segment
 from engine.pricing import bundle as B
 from engine.pricing import search, solver, strategies
 from engine.pricing.guardrails import BindingConstraint, Guardrails, Strategy
 from engine.pricing.vectorized import BundleDemand, load_demand
 from engine.pricing.whatif import CLI_KEYS, DEFAULT_WEEKS, BundleProjection, assemble_projection
+from engine.privacy import check_pricing_segment
 
 log = logging.getLogger(__name__)
 

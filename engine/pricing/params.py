@@ -1,7 +1,7 @@
 """Exported model parameters for one bundle: the ONE place the item utility is evaluated.
 
 The utility equation of ``engine.schema.MODEL_DDL`` (DESIGN.md section 4; SHOPPER, Ruiz, Athey
-& Blei 2020) for bundle item i of customer h on replayed trip t (``engine.model.replay``), at the
+& Blei 2020) for bundle item i of customer h on replayed trip t (``engine.replay``), at the
 item's regular price::
 
     u(h,i,t) = lambda_i + <theta_h, alpha_i> + habit(h,i) - b(h,i) * regular_price_i

@@ -24,11 +24,12 @@ import hashlib
 import logging
 import re
 import threading
-from collections import OrderedDict
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 
+from engine.cache import PerConnection
 from engine.errors import ModelError
 from engine.pricing import bundle as B
 from engine.pricing import params as P
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 CACHE_DATABASE = "pricing_cache"
 MAX_CACHED_TABLES = 16
 ATTACH_CACHE = "ATTACH IF NOT EXISTS ':memory:' AS pricing_cache"
-CACHE_EXISTS = "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'pricing_cache' AND table_name = $table"
+ONE_TRIP_EACH = "SELECT min(customer_share) = 1 FROM {table}"
 
 BUILD_CACHE = """
 WITH utilities AS ({utilities}),
@@ -156,43 +157,47 @@ GROUP BY group_key
 SLOT_UNITS = "trips_rest_units_{k} * inv"
 EMPTY_SLOT = "0.0"
 
-_lock = threading.Lock()
-_tables: OrderedDict[tuple[int, str], None] = OrderedDict()  # (id(con), table) in use order
-_before: dict[tuple[int, str], np.ndarray] = {}              # raw sums with no bundle, per table
-_one_trip: dict[tuple[int, str], bool] = {}                  # whether every customer of a table replays one trip
-ONE_TRIP_EACH = "SELECT min(customer_share) = 1 FROM {table}"
+@dataclass
+class CacheTable:
+    """A per-replayed-trip cache table of one (bundle, run) on one connection."""
+
+    name: str                          # pricing_cache.main.b_<digest>
+    one_trip_each: bool                # every customer replays one trip: rows are customers
+    before: np.ndarray | None = None   # raw sums with no bundle (the same at any price), once computed
+
+
+def _drop(con: duckdb.DuckDBPyConnection, _key: str, table: CacheTable) -> None:
+    with con.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS " + _checked(table.name))
+
+
+_tables = PerConnection(MAX_CACHED_TABLES, on_evict=_drop)  # per connection: table digest -> CacheTable
+_build_lock = threading.Lock()  # one build at a time (two sessions asking for one bundle build it once)
 
 
 def cached_table(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str) -> str:
-    """Name of the per-customer cache table of (bundle, run), building it if needed (cold path)."""
+    """Name of the per-trip cache table of (bundle, run), building it if needed (cold path)."""
     key = repr((bundle.dataset, bundle.dataset_version, run_id, str(bundle.run.created_at), bundle.item_ids,
                 bundle.segment.attribute, bundle.segment.value, bundle.segment_values))
-    table = "b_" + hashlib.sha1(key.encode()).hexdigest()[:20]
-    qualified = _qualified(table)
-    with _lock:
-        if (id(con), table) in _tables:  # built on this connection and not evicted
-            _tables.move_to_end((id(con), table))
-            return qualified
+    digest = "b_" + hashlib.sha1(key.encode()).hexdigest()[:20]
+    cache = _tables.of(con)
+    with _build_lock:
+        known = cache.get(digest)
+        if isinstance(known, CacheTable):
+            return known.name
+        qualified = _qualified(digest)
+        _build(con, bundle, run_id, qualified)
         with con.cursor() as cur:
-            cur.execute(ATTACH_CACHE)
-            exists = cur.execute(CACHE_EXISTS, {"table": table}).fetchall()[0][0] > 0
-        if not exists:
-            _before.pop((id(con), qualified), None)
-            _build(con, bundle, run_id, qualified)
-        if (id(con), qualified) not in _one_trip:
-            with con.cursor() as cur:
-                _one_trip[(id(con), qualified)] = bool(cur.execute(ONE_TRIP_EACH.format(table=_checked(qualified))).fetchall()[0][0])
-        _tables[(id(con), table)] = None
-        _evict(con)
+            one_trip = bool(cur.execute(ONE_TRIP_EACH.format(table=_checked(qualified))).fetchall()[0][0])
+        cache.put(digest, CacheTable(qualified, one_trip))
     return qualified
 
 
-def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Drop ``table`` from the registry (a connection with a recycled id never built it)."""
-    with _lock:
-        _tables.pop((id(con), table.rsplit(".", 1)[-1]), None)
-        _before.pop((id(con), table), None)
-        _one_trip.pop((id(con), table), None)
+def _record(con: duckdb.DuckDBPyConnection, table: str) -> CacheTable:
+    record = _tables.of(con).get(table.rsplit(".", 1)[-1])
+    if not isinstance(record, CacheTable):
+        raise ModelError(f"the pricing cache table {table} is not built on this connection; ask cached_table for it")
+    return record
 
 
 def aggregate(
@@ -213,7 +218,7 @@ def aggregate(
         "no_discount_tolerance": NO_DISCOUNT_TOLERANCE,
     }
     with con.cursor() as cur:
-        sql = _aggregate_sql(table, n_items, _one_trip.get((id(con), table), False))
+        sql = _aggregate_sql(table, n_items, _record(con, table).one_trip_each)
         rows = np.array(cur.execute(sql, params).fetchall(), dtype=np.float64)
     out = np.zeros((n_segments * P.BUCKETS, len(RAW_FIELDS)))
     if len(rows):
@@ -231,16 +236,12 @@ def _aggregate_sql(table: str, n_items: int, one_trip_each: bool) -> str:
 def aggregate_without_bundle(
     con: duckdb.DuckDBPyConnection, table: str, sum_of_parts: float, n_segments: int, n_items: int = 4
 ) -> np.ndarray:
-    """Raw sums with no bundle (every price above the sum of the parts), memoized per table."""
-    key = (id(con), table)
-    with _lock:
-        cached = _before.get(key)
-    if cached is None:
+    """Raw sums with no bundle (every price above the sum of the parts), computed once per table."""
+    record = _record(con, table)
+    if record.before is None:
         # Without a bundle nobody gains surplus, so better_off and buyers are 0 at any horizon.
-        cached = aggregate(con, table, sum_of_parts, [sum_of_parts + 1.0] * n_segments, 1.0, n_segments, n_items)
-        with _lock:
-            _before[key] = cached
-    return cached
+        record.before = aggregate(con, table, sum_of_parts, [sum_of_parts + 1.0] * n_segments, 1.0, n_segments, n_items)
+    return record.before
 
 
 def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualified: str) -> None:
@@ -249,22 +250,13 @@ def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualif
     )
     params = P.query_parameters(bundle, run_id) | {"n": len(bundle.items)}
     with B.model_cursor(con, bundle.dataset) as (cur, _):
+        cur.execute(ATTACH_CACHE)
         P.prepare(cur)
         try:
             cur.execute(sql, params)
         except duckdb.Error as exc:
             raise ModelError(P.parameter_error(bundle, exc)) from exc
     log.info("pricing cache %s built for %s run %s", qualified, bundle.item_ids, run_id)
-
-
-def _evict(con: duckdb.DuckDBPyConnection) -> None:
-    mine = [key for key in _tables if key[0] == id(con)]
-    for key in mine[: max(0, len(mine) - MAX_CACHED_TABLES)]:
-        with con.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS " + _qualified(key[1]))
-        del _tables[key]
-        _before.pop((key[0], _qualified(key[1])), None)
-        _one_trip.pop((key[0], _qualified(key[1])), None)
 
 
 def _qualified(table: str) -> str:

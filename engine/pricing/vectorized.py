@@ -8,22 +8,20 @@ agrees with the DuckDB projection at any price (tests/test_pricing_paths.py).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import duckdb
 import numpy as np
 
+from engine.cache import PerConnection
 from engine.pricing import bundle as B
 from engine.pricing import params as P
 from engine.pricing.demand import NO_DISCOUNT_TOLERANCE, FactorizedDemand, raw_sums
 
 MEMO_ENTRIES = 8                 # bundles kept in memory (the page re-reads the same bundle on every rerun)
 MEMO_MAX_CUSTOMERS = 100_000     # larger populations are re-read each time rather than held
-_loaded: OrderedDict[tuple, BundleDemand] = OrderedDict()
-_lock = threading.Lock()
+_loaded = PerConnection(MEMO_ENTRIES)  # per connection: Bundle -> BundleDemand
 
 
 @dataclass(frozen=True)
@@ -87,19 +85,14 @@ def load_demand(
 ) -> BundleDemand:
     """Resolve the bundle and fetch its customers' parameters into arrays (cold path)."""
     bundle = B.open_bundle(con, dataset, items, segment, run)
-    key = (id(con), bundle)
-    with _lock:
-        known = _loaded.get(key)
-    if known is not None:
+    known = _loaded.of(con).get(bundle)
+    if isinstance(known, BundleDemand):
         return known
     with B.model_cursor(con, dataset) as (cur, _):
         parameters = P.load_bundle(cur, bundle)
     loaded = BundleDemand(bundle, _in_group_order(parameters))
     if parameters.n_customers <= MEMO_MAX_CUSTOMERS:
-        with _lock:
-            _loaded[key] = loaded
-            while len(_loaded) > MEMO_ENTRIES:
-                _loaded.popitem(last=False)
+        _loaded.of(con).put(bundle, loaded)
     return loaded
 
 

@@ -18,10 +18,10 @@ import pandas as pd
 
 from engine.bounds import check_price, check_weeks
 from engine.errors import DataError
-from engine.fairness import check_pricing_segment
 from engine.pricing import bundle as B
 from engine.pricing import figures as F
 from engine.pricing import query, uncertainty
+from engine.privacy import check_pricing_segment
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +124,11 @@ def project_bundle(
     prices = segment_prices(bundle, price)
     n_seg = len(bundle.segment_values)
 
-    def sums(run_id: str, retry: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def sums(run_id: str) -> tuple[np.ndarray, np.ndarray]:
         table = query.cached_table(con, bundle, run_id)
-        try:
-            n_items = len(bundle.items)
-            return (query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg, n_items),
-                    query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg, n_items))
-        except duckdb.CatalogException:
-            if not retry:
-                raise
-            query.forget(con, table)  # a new connection that reuses an old one's id: build again
-            return sums(run_id, retry=False)
+        n_items = len(bundle.items)
+        return (query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg, n_items),
+                query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg, n_items))
 
     members = [sums(run_id) for run_id in bundle.ensemble]  # the chosen run first
     return assemble_projection(bundle, prices, members, weeks, segment.attribute is not None, resamples)

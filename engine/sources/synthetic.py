@@ -34,8 +34,7 @@ import pandas as pd
 
 from engine import store
 from engine.cleaning import finish_dataset
-from engine.model.config import ModelConfig
-from engine.model.replay import insert_replayed_trips
+from engine.replay import DEFAULT_REPLAY_TRIPS, insert_replayed_trips
 from engine.schema import MODEL_DDL
 
 SOURCE = "synthetic"
@@ -298,7 +297,7 @@ def ingest_market(con: duckdb.DuckDBPyConnection, name: str, market: Market) -> 
         cur.execute(INSERT_TRUTH_CUSTOMERS, {"pseudonym_key": store.pseudonym_key(cur)})
         cur.execute(INSERT_TRUTH_PAIRS)
         last_week = cur.execute("SELECT max(week) FROM baskets").fetchall()[0][0]
-        insert_replayed_trips(cur, "truth", "product", last_week, ModelConfig().replay_trips)
+        insert_replayed_trips(cur, "truth", "product", last_week, DEFAULT_REPLAY_TRIPS)
         for table in TABLES:
             cur.unregister(f"market_{table}")
         for table in ("stage_products", "stage_lines", "stage_customer_attributes", "stage_promotions"):

@@ -82,9 +82,9 @@ def bench_kpi(repeat: int = 7) -> dict[str, float]:
 
 def bench_pricing() -> dict[str, float | str]:
     """What-if and optimizer speed (default market, 1M customers, a trained Complete Journey run):
-    see engine.pricing.benchmark."""
-    from engine.pricing.benchmark import bench_pricing as run
-    from engine.pricing.benchmark import bench_pricing_completejourney
+    see engine.bench.pricing."""
+    from engine.bench.pricing import bench_pricing as run
+    from engine.bench.pricing import bench_pricing_completejourney
 
     return run() | bench_pricing_completejourney()
 
