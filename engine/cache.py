@@ -68,7 +68,7 @@ class PerConnection:
     """An ``LruCache`` of ``size`` entries per connection, gone with the connection."""
 
     def __init__(
-        self, size: int, on_evict: Callable[[duckdb.DuckDBPyConnection, Hashable, Any], None] | None = None
+        self, size: int, on_evict: Callable[[duckdb.DuckDBPyConnection, Any, Any], None] | None = None
     ) -> None:
         self.size = size
         self.on_evict = on_evict

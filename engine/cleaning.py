@@ -30,7 +30,11 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("pseudonymized_customers", "changed", "Customer identifiers replaced by a keyed hash (privacy); the key stays in the database."),
+    Rule(
+        "pseudonymized_customers",
+        "changed",
+        "Customer identifiers replaced by a keyed hash (privacy); the key stays in the database.",
+    ),
     Rule("unknown_product", "dropped", "The line's product is not in the product master."),
     Rule(
         "non_merchandise",
@@ -45,9 +49,15 @@ RULES: tuple[Rule, ...] = (
     Rule("zero_sales_value", "dropped", "The customer paid nothing or a negative amount for the line."),
     Rule("implausible_quantity", "dropped", f"More than {MAX_LINE_QUANTITY} units of one product on one line."),
     Rule("merged_duplicate_lines", "changed", "Several lines of one product in one basket are summed into one line."),
-    Rule("list_below_paid", "changed", "Shelf amount below the amount paid: the shelf amount is raised to the amount paid."),
+    Rule(
+        "list_below_paid",
+        "changed",
+        "Shelf amount below the amount paid: the shelf amount is raised to the amount paid.",
+    ),
     Rule("empty_baskets", "dropped", "Baskets left with no line after the rules above (counted in baskets)."),
-    Rule("unsold_products", "dropped", "Products in the product master never sold in a kept line (counted in products)."),
+    Rule(
+        "unsold_products", "dropped", "Products in the product master never sold in a kept line (counted in products)."
+    ),
 )
 
 # Customer identifiers are pseudonymized here, at ingest: a keyed hash (engine.store.pseudonymize),
@@ -191,7 +201,14 @@ def finish_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     merged, raised = cur.execute(COUNT_CHANGED).fetchall()[0]
     report["merged_duplicate_lines"] = int(merged)
     report["list_below_paid"] = int(raised)
-    for statement in (FILL_BASKETS, FILL_LINES, FILL_PRODUCTS, FILL_CUSTOMERS, FILL_CUSTOMER_ATTRIBUTES, FILL_PROMOTIONS):
+    for statement in (
+        FILL_BASKETS,
+        FILL_LINES,
+        FILL_PRODUCTS,
+        FILL_CUSTOMERS,
+        FILL_CUSTOMER_ATTRIBUTES,
+        FILL_PROMOTIONS,
+    ):
         cur.execute(statement)
     cur.execute(FILL_COST_RATIOS, {"ratio": DEFAULT_COST_RATIO})
     empty_baskets, unsold = cur.execute(COUNTS).fetchall()[0]

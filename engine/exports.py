@@ -31,8 +31,16 @@ PERSONAL_DATA_NOTICE = (
     "({attribute}). Customers must be told that their price depends on personal data."
 )
 PRICE_LIST_COLUMNS = [
-    "bundle", "items", "segment", "customers", "regular_price_total", "bundle_price", "discount_pct",
-    "take_rate", "margin", "note",
+    "bundle",
+    "items",
+    "segment",
+    "customers",
+    "regular_price_total",
+    "bundle_price",
+    "discount_pct",
+    "take_rate",
+    "margin",
+    "note",
 ]
 COST_RATIOS = "SELECT department, cost_ratio FROM cost_ratios ORDER BY department"
 RUN_METRICS = "SELECT metrics FROM model_runs WHERE run_id = $run"
@@ -78,7 +86,9 @@ def price_list(con: duckdb.DuckDBPyConnection, scenarios: list[Scenario]) -> pd.
                     "take_rate": None if small else figures.get("take_rate"),
                     "margin": None if small else figures.get("margin"),
                     "note": "; ".join(
-                        n for n in (f"suppressed: fewer than {k} customers" if small else "", notice(scenario) or "") if n
+                        n
+                        for n in (f"suppressed: fewer than {k} customers" if small else "", notice(scenario) or "")
+                        if n
                     ),
                 }
             )
@@ -128,11 +138,21 @@ def _charts(scenario: Scenario) -> list[go.Figure]:
                 fig.add_scatter(x=curve["price"], y=curve[key], mode="lines", name=FIGURE_LABELS.get(key, key))
         for segment, price in scenario.prices.items():
             fig.add_vline(x=price, line_dash="dash", annotation_text=f"chosen: {price:.2f} ({escape_plotly(segment)})")
-        fig.update_layout(title="Projected figures over the bundle price", xaxis_title="Bundle price", yaxis_title="Currency over the horizon")
+        fig.update_layout(
+            title="Projected figures over the bundle price",
+            xaxis_title="Bundle price",
+            yaxis_title="Currency over the horizon",
+        )
         charts.append(fig)
-    increments = {k: scenario.figures[k] for k in ("incremental_revenue", "incremental_margin", "cannibalized_revenue", "consumer_surplus_change") if k in scenario.figures}
+    increments = {
+        k: scenario.figures[k]
+        for k in ("incremental_revenue", "incremental_margin", "cannibalized_revenue", "consumer_surplus_change")
+        if k in scenario.figures
+    }
     if increments:
-        fig = go.Figure(go.Bar(x=[FIGURE_LABELS[k] for k in increments], y=list(increments.values()), marker_color="#2a6f97"))
+        fig = go.Figure(
+            go.Bar(x=[FIGURE_LABELS[k] for k in increments], y=list(increments.values()), marker_color="#2a6f97")
+        )
         fig.update_layout(title="Effect of the bundle vs no bundle", yaxis_title="Currency over the horizon")
         charts.append(fig)
     return charts
@@ -150,17 +170,29 @@ def report_html(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> str:
     evaluation = json.loads(metrics[0][0]) if metrics else {}
     charts = _charts(scenario)
     chart_html = "".join(
-        fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False, default_width="100%", default_height="420px")
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs="inline" if i == 0 else False,
+            default_width="100%",
+            default_height="420px",
+        )
         for i, fig in enumerate(charts)
     )
-    prices = "".join(f"<tr><td>{html.escape(seg)}</td><td class='num'>{p:,.2f}</td></tr>" for seg, p in scenario.prices.items())
-    guardrails = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in scenario.guardrails.items()) or "<li>none</li>"
+    prices = "".join(
+        f"<tr><td>{html.escape(seg)}</td><td class='num'>{p:,.2f}</td></tr>" for seg, p in scenario.prices.items()
+    )
+    guardrails = (
+        "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in scenario.guardrails.items())
+        or "<li>none</li>"
+    )
     cost = "".join(f"<li>{html.escape(d)}: cost = {r:.0%} of shelf price (assumption)</li>" for d, r in ratios)
     model = html.escape(json.dumps(evaluation, indent=1)[:4000]) if evaluation else "No evaluation stored for this run."
     warning = notice(scenario)
     return REPORT_TEMPLATE.format(
         title=html.escape(scenario.name),
-        dataset=html.escape(f"{info.name} ({info.source}, {info.customers:,} customers, {info.first_day} to {info.last_day})"),
+        dataset=html.escape(
+            f"{info.name} ({info.source}, {info.customers:,} customers, {info.first_day} to {info.last_day})"
+        ),
         items=html.escape(" + ".join(scenario.item_names)),
         regular=f"{sum(scenario.regular_prices):,.2f}",
         weeks=scenario.weeks,

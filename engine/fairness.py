@@ -34,8 +34,8 @@ ORDER BY a.attribute, a.value
 class FairnessView:
     """Group means of each measure per sensitive attribute, with the largest gaps."""
 
-    groups: pd.DataFrame     # attribute, group, customers, price, discount_pct, surplus_change, suppressed
-    gaps: pd.DataFrame       # attribute, measure, gap, low_group, high_group, largest (bool)
+    groups: pd.DataFrame  # attribute, group, customers, price, discount_pct, surplus_change, suppressed
+    gaps: pd.DataFrame  # attribute, measure, gap, low_group, high_group, largest (bool)
     min_group_size: int
 
 
@@ -49,7 +49,9 @@ def fairness_view(con: duckdb.DuckDBPyConnection, dataset: str, outcomes: pd.Dat
     """
     missing = {"customer_id", *MEASURES} - set(outcomes.columns)
     if missing:
-        raise DataError(f"fairness view needs columns customer_id, {', '.join(MEASURES)}; missing {', '.join(sorted(missing))}")
+        raise DataError(
+            f"fairness view needs columns customer_id, {', '.join(MEASURES)}; missing {', '.join(sorted(missing))}"
+        )
     k = min_group_size(con)
     with store.dataset_cursor(con, dataset) as cur:
         cur.register("outcomes", outcomes[["customer_id", *MEASURES]])
@@ -93,7 +95,11 @@ def scenario_outcomes(con: duckdb.DuckDBPyConnection, scenario) -> pd.DataFrame:
     """
     attribute = (scenario.segment_attribute or "").partition("=")[0] or None
     with store.dataset_cursor(con, scenario.dataset) as cur:
-        frame = cur.execute(CUSTOMER_SEGMENT, {"attribute": attribute}).df() if attribute else cur.execute(ALL_CUSTOMERS).df()
+        frame = (
+            cur.execute(CUSTOMER_SEGMENT, {"attribute": attribute}).df()
+            if attribute
+            else cur.execute(ALL_CUSTOMERS).df()
+        )
     frame = frame[frame.segment.isin(list(scenario.prices))].copy()
     regular = sum(scenario.regular_prices)
     frame["price"] = frame.segment.map(scenario.prices).astype(float)

@@ -487,6 +487,7 @@ def _check_attribute(cur: duckdb.DuckDBPyConnection, dataset: str, attribute: st
             f"no customer attribute {attribute!r} in dataset {dataset!r}; "
             f"expected one of: {', '.join(attributes) or 'none'}"
         )
+    assert attribute is not None  # it is one of the dataset's attributes
     return attribute
 
 

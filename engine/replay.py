@@ -81,7 +81,7 @@ def backfill_replayed_trips(cur: duckdb.DuckDBPyConnection) -> bool:
     for run_id, kind, level, config_json in cur.execute(RUNS_TO_BACKFILL).fetchall():
         config = json.loads(config_json or "{}") if kind == "trained" else {}
         holdout = int(config.get("holdout_weeks", 8)) if kind == "trained" else 0
-        insert_replayed_trips(cur, run_id, level, last_week - holdout, int(config.get("replay_trips", DEFAULT_REPLAY_TRIPS)))
+        insert_replayed_trips(
+            cur, run_id, level, last_week - holdout, int(config.get("replay_trips", DEFAULT_REPLAY_TRIPS))
+        )
     return True
-
-

@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -69,16 +70,16 @@ class Scenario:
     run_id: str | None
     items: tuple[str, ...]
     item_names: tuple[str, ...]
-    prices: dict[str, float]                  # segment value -> bundle price ("All customers" for one price)
-    regular_prices: tuple[float, ...]         # component prices at save time
+    prices: dict[str, float]  # segment value -> bundle price ("All customers" for one price)
+    regular_prices: tuple[float, ...]  # component prices at save time
     segment_attribute: str | None = None
     guardrails: dict = field(default_factory=dict)
-    figures: dict = field(default_factory=dict)   # figure -> value, plus "band": {figure: [low, high]}
+    figures: dict = field(default_factory=dict)  # figure -> value, plus "band": {figure: [low, high]}
     segment_figures: dict = field(default_factory=dict)  # segment value -> {"customers", "take_rate", "margin", ...}
-    curve: dict = field(default_factory=dict)     # "price" -> [...], and a list per figure over those prices
+    curve: dict = field(default_factory=dict)  # "price" -> [...], and a list per figure over those prices
     weeks: int = 4
     notes: str = ""
-    uses_personal_data: bool = False          # prices depend on a sensitive attribute (disclosure notice)
+    uses_personal_data: bool = False  # prices depend on a sensitive attribute (disclosure notice)
     created_at: str | None = None
     updated_at: str | None = None
 
@@ -107,7 +108,9 @@ def save(con: duckdb.DuckDBPyConnection, scenario: Scenario, *, overwrite: bool 
                 cur.execute(UPSERT if overwrite else INSERT, {"name": scenario.name, "payload": payload})
             return get(con, scenario.name)
         except duckdb.ConstraintException as exc:
-            raise DataError(f"a scenario named {scenario.name!r} already exists; choose another name or overwrite it") from exc
+            raise DataError(
+                f"a scenario named {scenario.name!r} already exists; choose another name or overwrite it"
+            ) from exc
         except duckdb.TransactionException:
             time.sleep(0.005 * (attempt + 1))  # another session committed first: try again
     raise StudioError(f"could not save scenario {scenario.name!r}: the database stayed busy")
@@ -192,7 +195,7 @@ def compare(scenarios: list[Scenario], baseline: str = STATUS_QUO) -> pd.DataFra
     datasets = {s.dataset for s in scenarios}
     if len(datasets) > 1:
         raise DataError(f"compare scenarios of one dataset; found {', '.join(sorted(datasets))}")
-    columns = {s.name: {f: s.figures.get(f) for f in FIGURES} for s in scenarios}
+    columns: dict[str, dict[str, Any]] = {s.name: {f: s.figures.get(f) for f in FIGURES} for s in scenarios}
     if baseline == STATUS_QUO:
         first = scenarios[0].figures
         status_quo = dict.fromkeys(FIGURES, 0.0)
@@ -231,8 +234,10 @@ def from_projection(
 ) -> Scenario:
     """A scenario holding a what-if projection (``engine.pricing.whatif.BundleProjection``)."""
     segment = projection.segment
-    segment_text = None if segment.attribute is None else (
-        f"{segment.attribute}={segment.value}" if segment.value else segment.attribute
+    segment_text = (
+        None
+        if segment.attribute is None
+        else (f"{segment.attribute}={segment.value}" if segment.value else segment.attribute)
     )
     total = projection.total
     figures = {key: total.figures[key].value for key in FIGURES}
@@ -287,7 +292,9 @@ def price_scenario(
         decision = optimize_price(con, dataset, items, segment, objective, rails, weeks)
         # Without a segment the decision is one price; project it for everyone (the optimizer's own
         # projection is split by its comparison segment).
-        projection = decision.projection if segment else project_bundle(con, dataset, items, decision.price, None, weeks)
+        projection = (
+            decision.projection if segment else project_bundle(con, dataset, items, decision.price, None, weeks)
+        )
         kept = decision.guardrails.to_json() | {"objective": objective, "recommendation": decision.recommendation}
     else:
         projection = project_bundle(con, dataset, items, price, segment, weeks)
@@ -300,6 +307,8 @@ def reproject(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> Scenario:
     """The same decision (items, prices, segment, horizon) projected on the current data and model."""
 
     price = scenario.prices if len(scenario.prices) > 1 else next(iter(scenario.prices.values()))
-    projection = project_bundle(con, scenario.dataset, list(scenario.items), price, scenario.segment_attribute, scenario.weeks)
+    projection = project_bundle(
+        con, scenario.dataset, list(scenario.items), price, scenario.segment_attribute, scenario.weeks
+    )
     fresh = from_projection(con, scenario.name, projection, notes=scenario.notes, guardrails=scenario.guardrails)
     return save(con, replace(fresh, curve=scenario.curve), overwrite=True)

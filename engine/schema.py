@@ -110,7 +110,8 @@ CREATE TABLE IF NOT EXISTS model_trips (
 #   b(h,i) = softplus(beta_customer_h + beta_item_i)           (1/currency, > 0)
 #   c_ij   = <rho_i, alpha_j> + <rho_j, alpha_i> + pair_ij       (pair_ij from model_pairs, else 0)
 # A synthetic dataset stores its true parameters as the run 'truth' in the same tables.
-MODEL_DDL = """
+MODEL_DDL = (
+    """
 CREATE TABLE IF NOT EXISTS model_runs (
     run_id      VARCHAR PRIMARY KEY,
     kind        VARCHAR NOT NULL,       -- 'trained' | 'truth'
@@ -153,4 +154,6 @@ CREATE TABLE IF NOT EXISTS model_pairs (    -- sparse explicit couplings (the tr
     item_b   VARCHAR NOT NULL,
     coupling DOUBLE NOT NULL
 );
-""" + MODEL_TRIPS_DDL
+"""
+    + MODEL_TRIPS_DDL
+)

@@ -106,8 +106,8 @@ class SegmentProfile:
 
     attribute: str
     kind: str
-    table: pd.DataFrame      # segment, customers, active_customers, baskets, revenue, basket_share, top_categories, sensitivity_p10..p90, suppressed
-    run_id: str | None       # the model run the sensitivities come from (None: no model)
+    table: pd.DataFrame  # segment, customers, active_customers, baskets, revenue, basket_share, top_categories, sensitivity_p10..p90, suppressed
+    run_id: str | None  # the model run the sensitivities come from (None: no model)
     min_group_size: int
 
 
@@ -153,7 +153,7 @@ def build_learned(con: duckdb.DuckDBPyConnection, dataset: str, clusters: int = 
         if run is None:
             raise ModelError(f"dataset {dataset!r} has no model run yet: train the model to get preference clusters")
         thetas = cur.execute(RUN_THETAS, {"run": run}).df()
-        theta = np.stack(thetas.theta.to_numpy())                       # (H, K)
+        theta = np.stack(thetas.theta.to_numpy())  # (H, K)
         labels = KMeans(n_clusters=clusters, n_init=4, random_state=seed).fit_predict(theta)  # (H,)
         # Name clusters by size so "Cluster 1" is the largest, stable across refits.
         order = {label: rank for rank, label in enumerate(pd.Series(labels).value_counts().index)}
@@ -171,7 +171,9 @@ def profile(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> Seg
     """Size, revenue, basket share, top categories and price sensitivity per segment."""
     known = attributes(con, dataset)
     if attribute not in known:
-        raise DataError(f"segment attribute {attribute!r} not in dataset {dataset!r}; expected one of {', '.join(known)}")
+        raise DataError(
+            f"segment attribute {attribute!r} not in dataset {dataset!r}; expected one of {', '.join(known)}"
+        )
     k = privacy.min_group_size(con)
     run = model_run(con, dataset)
     with store.dataset_cursor(con, dataset) as cur:

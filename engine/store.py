@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import duckdb
 
@@ -466,13 +467,16 @@ def _open_file(db: Path, *, read_only: bool, lock_timeout: float) -> duckdb.Duck
     """Open ``db`` (encrypted when $STUDIO_DB_ENCRYPTION_KEY is set), waiting out another process's lock."""
     spill = _sidecar(db, ".tmp")
     _owner_only(spill, 0o700, create=not read_only)
-    config = {"memory_limit": memory_limit(), "temp_directory": str(spill)}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit(),
+        "temp_directory": str(spill),
+    }
     key = os.environ.get(ENCRYPTION_KEY_ENV)
     deadline = time.monotonic() + lock_timeout
     while True:
         try:
-            if key:
-                return _open_encrypted(db, key, read_only, config)
+            if key:  # a wrapper that forwards everything to the connection (it is one, for its callers)
+                return cast(duckdb.DuckDBPyConnection, _open_encrypted(db, key, read_only, config))
             return duckdb.connect(str(db), read_only=read_only, config=config)
         except duckdb.Error as exc:
             message = str(exc)

@@ -23,11 +23,11 @@ from engine.pricing.optimize import PriceDecision, optimize_price
 @dataclass(frozen=True)
 class TourStory:
     dataset: str
-    kpis: dict                      # engine.kpi.headline
-    model_run: str | None           # latest trained run of ``dataset``
-    evaluation: dict | None         # its stored metrics (model vs baselines), None when untrained
-    pricing_dataset: str            # ``dataset``, or the sample when ``dataset`` has no model
-    bundle: object | None           # engine.bundles.BundleCandidate
+    kpis: dict  # engine.kpi.headline
+    model_run: str | None  # latest trained run of ``dataset``
+    evaluation: dict | None  # its stored metrics (model vs baselines), None when untrained
+    pricing_dataset: str  # ``dataset``, or the sample when ``dataset`` has no model
+    bundle: object | None  # engine.bundles.BundleCandidate
     decision: PriceDecision | None
     notes: tuple[str, ...]
 
@@ -47,12 +47,16 @@ def tour_story(con: duckdb.DuckDBPyConnection, dataset: str, sample: str = "samp
     if pricing_run(con, dataset) is None:
         known = {d.name for d in store.list_datasets(con)}
         if sample not in known:
-            notes.append(f"{dataset} has no choice model yet and there is no synthetic sample: train the model to price bundles.")
+            notes.append(
+                f"{dataset} has no choice model yet and there is no synthetic sample: train the model to price bundles."
+            )
             return TourStory(dataset, kpis, run, evaluation, dataset, None, None, tuple(notes))
         pricing_dataset = sample
-        notes.append(f"{dataset} has no trained choice model yet, so the bundle and its price come from the synthetic "
-                     "sample market, priced with its true preferences. Train the model on the Model page to price "
-                     f"{dataset}'s own bundles.")
+        notes.append(
+            f"{dataset} has no trained choice model yet, so the bundle and its price come from the synthetic "
+            "sample market, priced with its true preferences. Train the model on the Model page to price "
+            f"{dataset}'s own bundles."
+        )
     try:
         found = find_bundles(con, pricing_dataset, BundleQuery(top=5, across_categories=True))
         bundle = found.candidates[0] if found.candidates else None

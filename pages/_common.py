@@ -322,7 +322,9 @@ def save_scenario(name: str, notes: str, projection, curve=None, guardrails: dic
     """Save the studio's current projection as a named scenario."""
     return scenarios_module().save(
         get_connection(),
-        scenarios_module().from_projection(get_connection(), name, projection, notes=notes, guardrails=guardrails, curve=curve),
+        scenarios_module().from_projection(
+            get_connection(), name, projection, notes=notes, guardrails=guardrails, curve=curve
+        ),
     )
 
 

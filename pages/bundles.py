@@ -11,7 +11,7 @@ from engine.bundles import BundleQuery, BundleResult
 from engine.markup import escape_plotly
 from pages._common import current_dataset, get_connection, run_or_error
 
-BUNDLE_ITEMS_KEY = "bundle_items"   # read by the Pricing page (survives the page switch)
+BUNDLE_ITEMS_KEY = "bundle_items"  # read by the Pricing page (survives the page switch)
 BUNDLE_LEVEL_KEY = "bundle_level"
 PRICING_PAGE = "pages/pricing.py"
 ALL = "All"
@@ -47,19 +47,34 @@ def filters(dataset: str) -> BundleQuery:
     department = left.selectbox("Department", [ALL, *bundles.filter_options(con, dataset).departments], key="bx_dept")
     options = bundles.filter_options(con, dataset, None if department == ALL else department)
     category = middle.selectbox("Category", [ALL, *options.categories], key="bx_category")
-    segment = right.selectbox("Segment", [None, *options.segments], key="bx_segment",
-                              format_func=lambda s: "All customers" if s is None else s.label)
-    support_pct = left.number_input("Minimum support (% of baskets)", 0.0, 100.0, 0.1, 0.05, format="%.3f",
-                                    key="bx_support")
+    segment = right.selectbox(
+        "Segment",
+        [None, *options.segments],
+        key="bx_segment",
+        format_func=lambda s: "All customers" if s is None else s.label,
+    )
+    support_pct = left.number_input(
+        "Minimum support (% of baskets)", 0.0, 100.0, 0.1, 0.05, format="%.3f", key="bx_support"
+    )
     min_baskets = middle.number_input("Minimum baskets together", 1, 1_000_000, 10, key="bx_min_baskets")
     search = right.text_input("Search by name", key="bx_search")
-    across = left.checkbox("Only bundles across categories", key="bx_across",
-                           help="Leave out multi-buys of one category (two flavours of one drink, say).")
+    across = left.checkbox(
+        "Only bundles across categories",
+        key="bx_across",
+        help="Leave out multi-buys of one category (two flavours of one drink, say).",
+    )
     return BundleQuery(
-        level=level, size=size, min_support=support_pct / 100.0, min_baskets=int(min_baskets),
-        segment=segment, department=None if department == ALL else department,
-        category=None if category == ALL else category, search=search or None, across_categories=across,
-        rank_by=rank_by, top=20,
+        level=level,
+        size=size,
+        min_support=support_pct / 100.0,
+        min_baskets=int(min_baskets),
+        segment=segment,
+        department=None if department == ALL else department,
+        category=None if category == ALL else category,
+        search=search or None,
+        across_categories=across,
+        rank_by=rank_by,
+        top=20,
     )
 
 
@@ -79,15 +94,20 @@ def candidates_section(result: BundleResult) -> None:
     st.caption(
         f"{result.considered:,} candidates pass the filters among {result.baskets:,} baskets "
         f"(at least {result.min_count:,} together); ranked by {result.ranked_by}; "
-        + (f"{result.suppressed:,} left out as fewer customers than the minimum group size bought them together; "
-           if result.suppressed else "")
+        + (
+            f"{result.suppressed:,} left out as fewer customers than the minimum group size bought them together; "
+            if result.suppressed
+            else ""
+        )
         + (f"complementarity from model run '{run}'." if run else "train the model to see complementarity.")
     )
     if not result.candidates:
         st.info("No bundle passes these filters: lower the minimum support or widen the filters.")
         return
     st.dataframe(
-        bundles.candidates_frame(result), hide_index=True, width="stretch",
+        bundles.candidates_frame(result),
+        hide_index=True,
+        width="stretch",
         column_config={
             "margin": st.column_config.NumberColumn("margin", format="%.2f"),
             "complementarity": st.column_config.NumberColumn("complementarity", format="%.2f"),
@@ -108,12 +128,19 @@ def heatmap_section(token: str, result: BundleResult) -> None:
     matrix = matrix_cached(token, result, metric)
     labels = [escape_plotly(label) for label in matrix.labels]  # item names: text, not Plotly HTML
     if metric == "lift":  # ratio to independence: 1 is neutral, large values are common in sparse data
-        fig = px.imshow(matrix.frame(), x=labels, y=labels, text_auto=".1f", aspect="auto",
-                        color_continuous_scale="Reds")
+        fig = px.imshow(
+            matrix.frame(), x=labels, y=labels, text_auto=".1f", aspect="auto", color_continuous_scale="Reds"
+        )
     else:  # utility units: > 0 complements, < 0 substitutes
-        fig = px.imshow(matrix.frame(), x=labels, y=labels, text_auto=".2f", aspect="auto",
-                        color_continuous_scale="RdBu_r",
-                        color_continuous_midpoint=0.0)
+        fig = px.imshow(
+            matrix.frame(),
+            x=labels,
+            y=labels,
+            text_auto=".2f",
+            aspect="auto",
+            color_continuous_scale="RdBu_r",
+            color_continuous_midpoint=0.0,
+        )
     fig.update_layout(height=520, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"{metric} of the strongest pairs")
     st.plotly_chart(fig, width="stretch")
 
@@ -124,8 +151,13 @@ def builder_section(dataset: str, query: BundleQuery) -> None:
     if options is None:
         return
     labels = dict(zip(options["item"], options["label"], strict=True))
-    items = st.multiselect("Items (2 to 4, the most bought first)", list(labels), format_func=labels.get,
-                           max_selections=4, key="bx_builder_items")
+    items = st.multiselect(
+        "Items (2 to 4, the most bought first)",
+        list(labels),
+        format_func=labels.get,
+        max_selections=4,
+        key="bx_builder_items",
+    )
     if len(items) < 2:
         st.caption("Choose at least two items.")
         return
@@ -133,8 +165,9 @@ def builder_section(dataset: str, query: BundleQuery) -> None:
     if bundle is None:
         return
     cols = st.columns(5)
-    cols[0].metric("Bought together", f"{bundle.together_baskets:,} baskets", f"{bundle.support:.2%} support",
-                   delta_color="off")
+    cols[0].metric(
+        "Bought together", f"{bundle.together_baskets:,} baskets", f"{bundle.support:.2%} support", delta_color="off"
+    )
     cols[1].metric("Lift", f"{bundle.lift:.2f}")
     cols[2].metric("Complementarity", "—" if bundle.complementarity is None else f"{bundle.complementarity:.2f}")
     cols[3].metric("Shared customers", f"{bundle.shared_customers:,}")

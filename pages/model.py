@@ -27,9 +27,15 @@ def training_jobs() -> dict[str, TrainingJob]:
 def train_form(dataset: str, busy: bool) -> None:
     with st.form("train_form"):
         left, middle, right = st.columns(3)
-        level = left.selectbox("Level", ["product", "category"], key="train_level",
-                               help="Category level: each category is one item ('any pasta').")
-        catalog = middle.number_input("Catalog size", 10, 20000, ModelConfig.catalog_size, step=100, key="train_catalog")
+        level = left.selectbox(
+            "Level",
+            ["product", "category"],
+            key="train_level",
+            help="Category level: each category is one item ('any pasta').",
+        )
+        catalog = middle.number_input(
+            "Catalog size", 10, 20000, ModelConfig.catalog_size, step=100, key="train_catalog"
+        )
         epochs = right.number_input("Max epochs", 1, 100, ModelConfig.max_epochs, key="train_epochs")
         submitted = st.form_submit_button("Train", type="primary", disabled=busy, key="train_submit")
     if submitted and not busy:
@@ -45,8 +51,10 @@ def training_status(dataset: str) -> None:
     state = job.state()
     if state.active:
         eta = f"{state.eta_s / 60:.1f} min left" if state.eta_s is not None else ""
-        text = (f"{state.status.capitalize()} · epoch {state.epoch}/{state.max_epochs} · loss {state.loss or 0:.3f} · "
-                f"{state.examples_per_s:,.0f} examples/s · {eta}")
+        text = (
+            f"{state.status.capitalize()} · epoch {state.epoch}/{state.max_epochs} · loss {state.loss or 0:.3f} · "
+            f"{state.examples_per_s:,.0f} examples/s · {eta}"
+        )
         st.progress(min(max(state.fraction, 0.0), 1.0), text=text)
         if st.button("Cancel training", key="cancel_training"):
             job.cancel()
@@ -73,17 +81,24 @@ def pick_run(dataset: str) -> RunInfo | None:
 def show_metrics(report: ModelReport) -> None:
     st.subheader("Held-out weeks: model vs baselines")
     t = report.training
-    st.caption(f"Trained on {report.device} in {report.seconds or 0:.0f} s · {t.get('epochs', '?')} epochs · "
-               f"{t.get('train_examples_per_s', 0):,.0f} examples/s · best validation loss {t.get('val_loss') or 0:.3f}")
+    st.caption(
+        f"Trained on {report.device} in {report.seconds or 0:.0f} s · {t.get('epochs', '?')} epochs · "
+        f"{t.get('train_examples_per_s', 0):,.0f} examples/s · best validation loss {t.get('val_loss') or 0:.3f}"
+    )
     left, right = st.columns([3, 1])
     left.dataframe(report.metrics.rename(columns=METRIC_LABELS), hide_index=True)
     if not report.validation.empty:
-        right.plotly_chart(px.line(report.validation, x="epoch", y="val_loss", markers=True, height=220,
-                                   title="Validation loss"), width="stretch")
+        right.plotly_chart(
+            px.line(report.validation, x="epoch", y="val_loss", markers=True, height=220, title="Validation loss"),
+            width="stretch",
+        )
     long = report.metrics.melt(id_vars="scorer", var_name="metric", value_name="value")
-    st.plotly_chart(px.bar(long, x="metric", y="value", color="scorer", barmode="group", facet_col="metric",
-                           facet_col_spacing=0.06).update_xaxes(matches=None, showticklabels=False)
-                    .update_yaxes(matches=None, showticklabels=True), width="stretch")
+    st.plotly_chart(
+        px.bar(long, x="metric", y="value", color="scorer", barmode="group", facet_col="metric", facet_col_spacing=0.06)
+        .update_xaxes(matches=None, showticklabels=False)
+        .update_yaxes(matches=None, showticklabels=True),
+        width="stretch",
+    )
     if not report.slices.empty:
         st.caption("Slices")
         st.dataframe(report.slices, hide_index=True)
@@ -92,19 +107,42 @@ def show_metrics(report: ModelReport) -> None:
 def show_behaviour(report: ModelReport) -> None:
     left, right = st.columns(2)
     left.subheader("Calibration by discount depth")
-    left.plotly_chart(px.line(report.calibration, x="discount", y="purchase_rate", color="scorer", markers=True,
-                              labels={"purchase_rate": "purchase rate per trip and item"}), width="stretch")
+    left.plotly_chart(
+        px.line(
+            report.calibration,
+            x="discount",
+            y="purchase_rate",
+            color="scorer",
+            markers=True,
+            labels={"purchase_rate": "purchase rate per trip and item"},
+        ),
+        width="stretch",
+    )
     right.subheader("Own-price elasticity by segment")
     box = go.Figure()
     for row in report.elasticities.itertuples():
         segment = escape_plotly(row.segment)  # a name from data: text, not Plotly HTML
-        box.add_trace(go.Box(x=[segment], name=segment, q1=[row.p25], median=[row.p50], q3=[row.p75],
-                             lowerfence=[row.p5], upperfence=[row.p95], mean=[row.mean]))
+        box.add_trace(
+            go.Box(
+                x=[segment],
+                name=segment,
+                q1=[row.p25],
+                median=[row.p50],
+                q3=[row.p75],
+                lowerfence=[row.p5],
+                upperfence=[row.p95],
+                mean=[row.mean],
+            )
+        )
     right.caption("Boxes: 25-75% of the demand-weighted customer x item elasticities; whiskers 5-95%.")
     right.plotly_chart(box.update_layout(showlegend=False, yaxis_title="own-price elasticity"), width="stretch")
     st.subheader("Learned complements and substitutes")
-    for column, title, frame in zip(st.columns(2), ("Complements (coupling > 0)", "Substitutes (coupling < 0)"),
-                                    (report.complements, report.substitutes)):
+    for column, title, frame in zip(
+        st.columns(2),
+        ("Complements (coupling > 0)", "Substitutes (coupling < 0)"),
+        (report.complements, report.substitutes),
+        strict=True,
+    ):
         column.caption(title)
         column.dataframe(frame, hide_index=True)
 
@@ -119,7 +157,7 @@ def show_trust(metrics: dict, dataset: str) -> None:
     show_charts(trust.held_out)
     if trust.truth_tiles or trust.truth:
         st.subheader("Recovery of the known truth (synthetic market)")
-        for column, tile in zip(st.columns(3), trust.truth_tiles):
+        for column, tile in zip(st.columns(3), trust.truth_tiles, strict=False):
             column.metric(tile.label, tile.value, tile.verdict, tile.color, delta_arrow="off", help=tile.note)
         st.markdown(trust.truth_sentence)
         show_charts(trust.truth)
@@ -127,7 +165,7 @@ def show_trust(metrics: dict, dataset: str) -> None:
 
 def show_charts(charts: tuple[TrustChart, ...]) -> None:
     for start in range(0, len(charts), 2):
-        for column, chart in zip(st.columns(2, gap="large"), charts[start : start + 2]):
+        for column, chart in zip(st.columns(2, gap="large"), charts[start : start + 2], strict=False):
             column.plotly_chart(chart.figure, width="stretch")
             column.markdown(chart.sentence)
             if chart.table is not None:

@@ -41,8 +41,10 @@ def filters(dataset: str, info) -> kpi.KpiFilter:
     segment = None
     if attribute is not None:
         label = display.attribute_title(attribute)
-        segment = (attribute, st.sidebar.selectbox(escape_markdown(label), choices[attribute],
-                                                   key=f"kpi_segment_value_{dataset}"))
+        segment = (
+            attribute,
+            st.sidebar.selectbox(escape_markdown(label), choices[attribute], key=f"kpi_segment_value_{dataset}"),
+        )
     return kpi.KpiFilter(start=start, end=end, departments=tuple(departments), segment=segment)
 
 
@@ -157,8 +159,10 @@ result = common.run_or_error(lambda: common.kpi_headline(dataset, flt))
 if result is None:
     st.stop()
 if result["suppressed"]:  # no figure over fewer customers than the minimum group size, not even the headline
-    st.info(f"KPIs suppressed for privacy: {escape_markdown(result['suppressed'])}. Widen the period or choose a "
-            "larger segment; the minimum group size is under Customers > Privacy and fair-pricing settings.")
+    st.info(
+        f"KPIs suppressed for privacy: {escape_markdown(result['suppressed'])}. Widen the period or choose a "
+        "larger segment; the minimum group size is under Customers > Privacy and fair-pricing settings."
+    )
     st.stop()
 if result["baskets"] == 0:
     st.info("No baskets match these filters: widen the period, departments or segment.")

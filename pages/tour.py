@@ -28,16 +28,27 @@ def step_business(story) -> None:
 
 def step_model(story) -> None:
     if story.evaluation is None:
-        st.info(f"The choice model has not been trained on {escape_markdown(story.dataset)} yet (Model page, one "
-                "click). It learns each customer's preferences, price sensitivity and which products complement "
-                "each other.")
+        st.info(
+            f"The choice model has not been trained on {escape_markdown(story.dataset)} yet (Model page, one "
+            "click). It learns each customer's preferences, price sensitivity and which products complement "
+            "each other."
+        )
         return
     rows = []
-    for name, metrics in [("Choice model", story.evaluation.get("model", {})),
-                          *story.evaluation.get("baselines", {}).items()]:
-        rows.append({"model": name.replace("_", " ").capitalize(), **{k: metrics.get(k) for k in ("nll", "loo_nll", "auc", "recall_at_10")}})
-    st.markdown(f"Model run `{story.model_run}`, evaluated on held-out weeks against the baselines that are hard to beat "
-                "in grocery. Lower log-loss is better; higher AUC and recall are better.")
+    for name, metrics in [
+        ("Choice model", story.evaluation.get("model", {})),
+        *story.evaluation.get("baselines", {}).items(),
+    ]:
+        rows.append(
+            {
+                "model": name.replace("_", " ").capitalize(),
+                **{k: metrics.get(k) for k in ("nll", "loo_nll", "auc", "recall_at_10")},
+            }
+        )
+    st.markdown(
+        f"Model run `{story.model_run}`, evaluated on held-out weeks against the baselines that are hard to beat "
+        "in grocery. Lower log-loss is better; higher AUC and recall are better."
+    )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
@@ -52,8 +63,10 @@ def step_bundle(story) -> None:
     cols[1].metric("Lift", f"{b.lift:.1f}x", help="How much more often they are bought together than by chance.")
     cols[2].metric("Learned complementarity", "n/a" if b.complementarity is None else f"{b.complementarity:+.2f}")
     cols[3].metric("Shared customers", f"{b.shared_customers:,}")
-    st.caption(f"From {escape_markdown(story.pricing_dataset)}. More candidates, filters and the pair heatmap: "
-               "the Bundles page.")
+    st.caption(
+        f"From {escape_markdown(story.pricing_dataset)}. More candidates, filters and the pair heatmap: "
+        "the Bundles page."
+    )
 
 
 def step_price(story) -> None:
@@ -62,8 +75,11 @@ def step_price(story) -> None:
         st.info("No price recommendation available.")
         return
     (st.success if decision.discount_pays else st.warning)(escape_markdown(decision.recommendation))
-    st.dataframe(decision.strategy_table()[["strategy", "prices", "objective_gain", "take_rate", "incremental_margin"]],
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        decision.strategy_table()[["strategy", "prices", "objective_gain", "take_rate", "incremental_margin"]],
+        hide_index=True,
+        width="stretch",
+    )
 
 
 def step_effect(story) -> None:
@@ -71,9 +87,14 @@ def step_effect(story) -> None:
     if decision is None:
         return
     figures = decision.projection.total.figures
-    shown = [("take_rate", "Take rate", "percent"), ("incremental_margin", "Incremental margin", "money"),
-             ("incremental_revenue", "Incremental revenue", "money"), ("cannibalized_revenue", "Cannibalized", "money"),
-             ("consumer_surplus_change", "Customer surplus", "money"), ("share_better_off", "Better off", "percent")]
+    shown = [
+        ("take_rate", "Take rate", "percent"),
+        ("incremental_margin", "Incremental margin", "money"),
+        ("incremental_revenue", "Incremental revenue", "money"),
+        ("cannibalized_revenue", "Cannibalized", "money"),
+        ("consumer_surplus_change", "Customer surplus", "money"),
+        ("share_better_off", "Better off", "percent"),
+    ]
     for row in (shown[:3], shown[3:]):
         for column, (name, label, kind) in zip(st.columns(len(row)), row, strict=True):
             f = figures[name]

@@ -37,12 +37,28 @@ def free_port() -> int:
 def served_app(db: Path, log: Path, timeout_s: float = 90) -> Iterator[str]:
     """``streamlit run app.py`` headless on a free port over database ``db``; yields the base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(port),
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, STUDIO_DB=str(db)), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=dict(os.environ, STUDIO_DB=str(db)), stdout=out, stderr=subprocess.STDOUT
+        )
         try:
             deadline = time.monotonic() + timeout_s
             while True:
@@ -55,7 +71,9 @@ def served_app(db: Path, log: Path, timeout_s: float = 90) -> Iterator[str]:
                 except OSError:
                     pass
                 if time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not answer /_stcore/health within {timeout_s} s: {log.read_text()[-2000:]}")
+                    pytest.fail(
+                        f"streamlit did not answer /_stcore/health within {timeout_s} s: {log.read_text()[-2000:]}"
+                    )
                 time.sleep(0.5)
             yield base
         finally:

@@ -22,8 +22,14 @@ from engine.model.config import ModelConfig
 # Small but complete: every term of the model is exercised; a fit of the sample takes seconds
 # and recovers the sample's true price sensitivities and pairs well enough to test thresholds.
 TINY = ModelConfig(
-    latent_dim=8, demo_hidden=8, negatives=16, batch_trips=512, max_epochs=8, holdout_weeks=4,
-    eval_negatives=16, learning_rate=0.02,
+    latent_dim=8,
+    demo_hidden=8,
+    negatives=16,
+    batch_trips=512,
+    max_epochs=8,
+    holdout_weeks=4,
+    eval_negatives=16,
+    learning_rate=0.02,
 )
 
 

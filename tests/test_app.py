@@ -12,10 +12,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from engine.sources import files
 from engine import kpi, store
 from engine.cleaning import RULES
 from engine.schema import DEFAULT_COST_RATIO
+from engine.sources import files
 from pages._common import DATASET_KEY, import_files
 from pages._display import format_change, format_kpi
 

@@ -27,7 +27,13 @@ def test_tour_walks_through_every_step(sample_app_db):
         if step < 4:
             at.button(key="tour_next").click().run()
     assert at.button(key="tour_next").disabled and not at.button(key="tour_back").disabled
-    assert [s.split(": ", 1)[1] for s in seen] == ["The business", "The model", "A bundle worth offering", "Its best price", "What it does"]
+    assert [s.split(": ", 1)[1] for s in seen] == [
+        "The business",
+        "The model",
+        "A bundle worth offering",
+        "Its best price",
+        "What it does",
+    ]
     assert {m.label for m in at.metric} >= {"Take rate", "Incremental margin"}
 
 

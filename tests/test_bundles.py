@@ -199,15 +199,20 @@ def build_tiny(con, baskets: list[tuple[int, frozenset[int]]], segment_of: dict[
         cur.register("tiny_products", PRODUCTS)
         cur.register("tiny_lines", lines)
         cur.register("tiny_attributes", attributes)
-        cur.execute("CREATE TEMP TABLE stage_products AS SELECT *, NULL::VARCHAR AS brand, NULL::DOUBLE AS unit_cost"
-                    " FROM tiny_products")
-        cur.execute("CREATE TEMP TABLE stage_lines AS SELECT basket_id, customer_id,"
-                    " TIMESTAMP '2024-01-07 10:00' AS ts, 1 AS week, 'S1' AS store_id, product_id,"
-                    " 1.0 AS quantity, 2.0 AS paid, 2.0 AS list_amount,"
-                    " 0.0 AS retail_discount, 0.0 AS coupon_discount FROM tiny_lines")
+        cur.execute(
+            "CREATE TEMP TABLE stage_products AS SELECT *, NULL::VARCHAR AS brand, NULL::DOUBLE AS unit_cost"
+            " FROM tiny_products"
+        )
+        cur.execute(
+            "CREATE TEMP TABLE stage_lines AS SELECT basket_id, customer_id,"
+            " TIMESTAMP '2024-01-07 10:00' AS ts, 1 AS week, 'S1' AS store_id, product_id,"
+            " 1.0 AS quantity, 2.0 AS paid, 2.0 AS list_amount,"
+            " 0.0 AS retail_discount, 0.0 AS coupon_discount FROM tiny_lines"
+        )
         cur.execute("CREATE TEMP TABLE stage_customer_attributes AS SELECT * FROM tiny_attributes")
-        cur.execute("CREATE TEMP TABLE stage_promotions"
-                    " (product_id VARCHAR, week INTEGER, display BOOLEAN, mailer BOOLEAN)")
+        cur.execute(
+            "CREATE TEMP TABLE stage_promotions (product_id VARCHAR, week INTEGER, display BOOLEAN, mailer BOOLEAN)"
+        )
         report = finish_dataset(cur)
         for table in ("stage_products", "stage_lines", "stage_customer_attributes", "stage_promotions"):
             cur.execute("DROP TABLE " + table)
@@ -242,8 +247,9 @@ basket_strategy = st.tuples(st.integers(0, 3), st.frozensets(st.integers(0, 6), 
 def test_tiny_datasets_equal_pandas(tiny_con, baskets, tiers, level, size, min_support, min_baskets, use_segment):
     build_tiny(tiny_con, baskets, dict(enumerate(tiers)))
     segment = Segment("tier", tiers[baskets[0][0]]) if use_segment else None
-    query = BundleQuery(level=level, size=size, min_support=min_support, min_baskets=min_baskets,
-                        segment=segment, **EVERYTHING)
+    query = BundleQuery(
+        level=level, size=size, min_support=min_support, min_baskets=min_baskets, segment=segment, **EVERYTHING
+    )
     result = find_bundles(tiny_con, "tiny", query)
     expected_baskets = pandas_baskets(tiny_con, "tiny", level, segment)
     assert_matches_pandas(result, expected_baskets, size, min_support, min_baskets)

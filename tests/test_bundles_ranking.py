@@ -61,7 +61,7 @@ def test_truth_complementarity_ranks_true_complements_first(sample_con):
     for c in result.candidates:  # the truth run has rho = 0: c_ij is the explicit pair coupling
         assert c.complementarity == pytest.approx(coupling.get(frozenset(c.items), 0.0))
     negatives = [c for c in result.candidates if c.complementarity < 0]
-    assert negatives and result.candidates[-len(negatives):] == tuple(negatives)
+    assert negatives and result.candidates[-len(negatives) :] == tuple(negatives)
 
 
 def test_triples_hold_true_complement_pairs_and_sum_their_couplings(sample_con):
@@ -81,13 +81,20 @@ def insert_run(con, dataset: str, run_id: str, level: str, created_at: str, item
     frame = pd.DataFrame({"item_id": items, "alpha": list(alpha), "rho": list(rho)})
     with store.dataset_cursor(con, dataset) as cur:
         cur.execute(MODEL_DDL)
-        cur.execute("INSERT INTO model_runs VALUES ($run, 'trained', $level, $at::TIMESTAMP, 'cpu', 1.0, '{}', '{}')",
-                    {"run": run_id, "level": level, "at": created_at})
+        cur.execute(
+            "INSERT INTO model_runs VALUES ($run, 'trained', $level, $at::TIMESTAMP, 'cpu', 1.0, '{}', '{}')",
+            {"run": run_id, "level": level, "at": created_at},
+        )
         cur.register("run_items", frame)
-        cur.execute("INSERT INTO model_items SELECT $run, item_id, item_id, 'D', 'C', 0.0,"
-                    " alpha::FLOAT[], rho::FLOAT[], 0.0, 1.0, 0.5 FROM run_items", {"run": run_id})
-        cur.execute("INSERT INTO model_pairs VALUES ($run, $a, $b, 0.75)",  # stored as (b, a): orientation-free
-                    {"run": run_id, "a": items[1], "b": items[0]})
+        cur.execute(
+            "INSERT INTO model_items SELECT $run, item_id, item_id, 'D', 'C', 0.0,"
+            " alpha::FLOAT[], rho::FLOAT[], 0.0, 1.0, 0.5 FROM run_items",
+            {"run": run_id},
+        )
+        cur.execute(
+            "INSERT INTO model_pairs VALUES ($run, $a, $b, 0.75)",  # stored as (b, a): orientation-free
+            {"run": run_id, "a": items[1], "b": items[0]},
+        )
     return alpha.astype(np.float32).astype(float), rho.astype(np.float32).astype(float), (items[0], items[1])
 
 
@@ -114,8 +121,10 @@ def test_complementarity_follows_the_equation_of_the_latest_trained_run(con):
 def test_without_any_model_the_ranking_is_the_copurchase_score(con):
     synthetic.ingest_sample(con, "plain")
     with store.dataset_cursor(con, "plain") as cur:
-        cur.execute("DROP TABLE model_pairs; DROP TABLE model_habits; DROP TABLE model_customers;"
-                    " DROP TABLE model_items; DROP TABLE model_runs")
+        cur.execute(
+            "DROP TABLE model_pairs; DROP TABLE model_habits; DROP TABLE model_customers;"
+            " DROP TABLE model_items; DROP TABLE model_runs"
+        )
     result = find_bundles(con, "plain", BundleQuery(rank_by="margin", top=10**6, margin_pool=5))
     assert result.complementarity_run is None and result.ranked_by == "score"
     assert all(c.expected_incremental_margin is None for c in result.candidates)  # no model: nothing to price
@@ -185,20 +194,44 @@ def test_heatmap_matrix_is_symmetric_and_equals_candidate_lifts(sample_con):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_prints_the_contract_keys(tmp_path):
     db = tmp_path / "cli.duckdb"
     assert run_cli("ingest", "sample", "--db", str(db)).returncode == 0
-    done = run_cli("bundles", "--db", str(db), "--dataset", "sample", "--size", "3", "--top", "4",
-                   "--min-support", "0.005", "--json")
+    done = run_cli(
+        "bundles",
+        "--db",
+        str(db),
+        "--dataset",
+        "sample",
+        "--size",
+        "3",
+        "--top",
+        "4",
+        "--min-support",
+        "0.005",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     bundles = json.loads(done.stdout)["bundles"]
     assert len(bundles) == 4
-    keys = {"items", "names", "support", "confidence", "confidence_ab", "confidence_ba", "lift", "complementarity",
-            "expected_incremental_margin", "shared_customers", "together_baskets"}
+    keys = {
+        "items",
+        "names",
+        "support",
+        "confidence",
+        "confidence_ab",
+        "confidence_ba",
+        "lift",
+        "complementarity",
+        "expected_incremental_margin",
+        "shared_customers",
+        "together_baskets",
+    }
     for bundle in bundles:
         assert keys <= set(bundle) and len(bundle["items"]) == len(bundle["confidence"]) == 3
         assert bundle["support"] >= 0.005 and bundle["complementarity"] is not None
@@ -222,7 +255,9 @@ def test_across_categories_leaves_out_multi_buys_of_one_category(sample_con):
 def test_equal_margins_keep_the_model_order(con, monkeypatch):
     """When no discount pays, the optimizer's margin is 0 for every bundle: complementarity decides."""
     synthetic.ingest_sample(con, "sample")
-    monkeypatch.setattr(margin, "optimize_price", lambda con_, dataset, items, compare=True: SimpleNamespace(incremental_margin=0.0))
+    monkeypatch.setattr(
+        margin, "optimize_price", lambda con_, dataset, items, compare=True: SimpleNamespace(incremental_margin=0.0)
+    )
     by_margin = find_bundles(con, "sample", BundleQuery(top=15))
     by_model = find_bundles(con, "sample", BundleQuery(rank_by="complementarity", top=15))
     assert by_margin.ranked_by == "margin"

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(db: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args, "--db", str(db)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args, "--db", str(db)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +34,33 @@ def db(tmp_path_factory):
 
 
 def test_save_list_compare_export_report_delete(db, tmp_path):
-    saved = cli(db, "scenario", "save", "--dataset", "sample", "--name", "Pasta deal", "--items", "P0032,P0047", "--price", "4.2", "--notes", "first try", "--json")
+    saved = cli(
+        db,
+        "scenario",
+        "save",
+        "--dataset",
+        "sample",
+        "--name",
+        "Pasta deal",
+        "--items",
+        "P0032,P0047",
+        "--price",
+        "4.2",
+        "--notes",
+        "first try",
+        "--json",
+    )
     assert saved.returncode == 0, saved.stderr
     scenario = json.loads(saved.stdout)
-    assert scenario["prices"] == {"All customers": 4.2} and scenario["notes"] == "first try" and scenario["stale"] is None
+    assert (
+        scenario["prices"] == {"All customers": 4.2} and scenario["notes"] == "first try" and scenario["stale"] is None
+    )
     assert 0 < scenario["figures"]["take_rate"] < 1
-    best = json.loads(cli(db, "scenario", "save", "--dataset", "sample", "--name", "Pasta best", "--items", "P0032,P0047", "--json").stdout)
+    best = json.loads(
+        cli(
+            db, "scenario", "save", "--dataset", "sample", "--name", "Pasta best", "--items", "P0032,P0047", "--json"
+        ).stdout
+    )
     assert best["guardrails"]["recommendation"]
     names = [s["name"] for s in json.loads(cli(db, "scenario", "list", "--json").stdout)["scenarios"]]
     assert set(names) == {"Pasta deal", "Pasta best"}
@@ -45,7 +68,10 @@ def test_save_list_compare_export_report_delete(db, tmp_path):
     take = next(r for r in rows if r["figure"] == "take_rate")
     assert take["delta: Pasta deal"] == pytest.approx(scenario["figures"]["take_rate"])
     xlsx = tmp_path / "prices.xlsx"
-    assert cli(db, "export", "pricelist", "--scenario", "Pasta deal", "--format", "xlsx", "--out", str(xlsx)).returncode == 0
+    assert (
+        cli(db, "export", "pricelist", "--scenario", "Pasta deal", "--format", "xlsx", "--out", str(xlsx)).returncode
+        == 0
+    )
     sheet = list(openpyxl.load_workbook(xlsx).active.values)
     assert sheet[1][5] == 4.2  # bundle_price
     html = tmp_path / "report.html"
@@ -57,15 +83,40 @@ def test_save_list_compare_export_report_delete(db, tmp_path):
 
 
 def test_sensitive_segment_refused_on_the_cli(db):
-    result = cli(db, "scenario", "save", "--dataset", "sample", "--name", "By income", "--items", "P0032,P0047", "--segment", "income_band", "--json")
+    result = cli(
+        db,
+        "scenario",
+        "save",
+        "--dataset",
+        "sample",
+        "--name",
+        "By income",
+        "--items",
+        "P0032,P0047",
+        "--segment",
+        "income_band",
+        "--json",
+    )
     assert result.returncode == 1 and "sensitive attribute" in result.stderr and result.stdout == ""
 
 
-@pytest.mark.parametrize("args", [("--price", "inf"), ("--price", "nan"), ("--price", "5", "--weeks", "1e300"),
-                                  ("--weeks", "-1")])
+@pytest.mark.parametrize(
+    "args", [("--price", "inf"), ("--price", "nan"), ("--price", "5", "--weeks", "1e300"), ("--weeks", "-1")]
+)
 def test_out_of_bounds_scenario_is_one_line_and_nothing_is_saved(db, args):
-    result = cli(db, "scenario", "save", "--dataset", "sample", "--name", "Out of bounds", "--items", "P0032,P0047",
-                 *args, "--json")
+    result = cli(
+        db,
+        "scenario",
+        "save",
+        "--dataset",
+        "sample",
+        "--name",
+        "Out of bounds",
+        "--items",
+        "P0032,P0047",
+        *args,
+        "--json",
+    )
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and "found" in result.stderr
     listed = json.loads(cli(db, "scenario", "list", "--json").stdout)["scenarios"]

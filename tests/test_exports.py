@@ -187,7 +187,9 @@ def test_kpi_csv_download_writes_segment_values_as_text(sample):
 
 def test_report_shows_names_from_data_as_text(sample):
     scenario = replace(
-        segmented(sample), name=f"{IMAGE} {LINK}", item_names=(IMAGE, LINK),
+        segmented(sample),
+        name=f"{IMAGE} {LINK}",
+        item_names=(IMAGE, LINK),
         prices={LINK: 5.49, IMAGE: 5.99, "Unknown": 5.79},
         segment_figures={LINK: {"customers": 80}, IMAGE: {"customers": 40}, "Unknown": {"customers": 150}},
         notes=LINK,

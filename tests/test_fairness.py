@@ -32,7 +32,14 @@ def test_gaps_equal_pandas_and_flag_the_largest(sample):
     income = attrs[attrs.attribute == "income_band"].set_index("customer_id").value
     # Low-income customers are offered a lower price: the income gap must be the largest price gap.
     price = np.where(income == "Under 25K", 5.0, 6.0)
-    outcomes = pd.DataFrame({"customer_id": income.index, "price": price, "discount_pct": 100 * (1 - price / 7.0), "surplus_change": 7.0 - price})
+    outcomes = pd.DataFrame(
+        {
+            "customer_id": income.index,
+            "price": price,
+            "discount_pct": 100 * (1 - price / 7.0),
+            "surplus_change": 7.0 - price,
+        }
+    )
     view = fairness.fairness_view(sample, "sample", outcomes)
     gaps = view.gaps.set_index(["attribute", "measure"])
     assert gaps.loc[("income_band", "price"), "gap"] == pytest.approx(1.0)
@@ -62,7 +69,9 @@ def test_scenario_outcomes_price_each_customer_by_segment(sample):
     segments.build_rfm(sample, "sample")
     base = make(sample, "RFM prices")
     with store.dataset_cursor(sample, "sample") as cur:
-        rfm = cur.execute("SELECT value, count(*) FROM customer_attributes WHERE attribute = 'rfm_segment' GROUP BY 1").fetchall()
+        rfm = cur.execute(
+            "SELECT value, count(*) FROM customer_attributes WHERE attribute = 'rfm_segment' GROUP BY 1"
+        ).fetchall()
     prices = {value: 5.0 + i / 10 for i, (value, _) in enumerate(sorted(rfm))}
     figures = {value: {"customers": n, "consumer_surplus_change": 2.0 * n} for value, n in rfm}
     scenario = replace(base, segment_attribute="rfm_segment", prices=prices, segment_figures=figures)

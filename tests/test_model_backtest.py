@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from model_fixtures import sample_run
 
 from engine.model.backtest import MAX_ROWS, MIN_CHANGE, MIN_REGULAR_PURCHASES, backtest
 from engine.model.batches import TripTensors
@@ -17,7 +18,6 @@ from engine.model.config import ModelConfig
 from engine.model.lightning import ChoiceModule
 from engine.model.prepared import SPLIT_HOLDOUT, SPLIT_TRAIN, PreparedData
 from engine.model.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, read_json
-from model_fixtures import sample_run
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +113,11 @@ def test_model_lift_matches_a_per_trip_recomputation(run, block):
     def probability(trip: int, at_regular: bool) -> float:
         t = torch.tensor([trip])
         w = tensors.trip_week[t]
-        habit = tensors.habit(tensors.trip_customer[t].repeat(data.n_items), torch.arange(data.n_items),
-                              tensors.trip_habit_number[t].repeat(data.n_items))[None, :]
+        habit = tensors.habit(
+            tensors.trip_customer[t].repeat(data.n_items),
+            torch.arange(data.n_items),
+            tensors.trip_habit_number[t].repeat(data.n_items),
+        )[None, :]
         price = torch.from_numpy(data.regular_price)[None, :] if at_regular else tensors.price[w]
         with torch.no_grad():
             u = network.catalog_utility(tensors.trip_customer[t], tensors.season[w], habit, price, tensors.promo[w])

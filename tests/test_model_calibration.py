@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from model_fixtures import TINY, sample_run
 
 from engine import store
 from engine.model import calibration as C
@@ -16,7 +17,6 @@ from engine.model.replay import replayed_trip_indices
 from engine.model.runs import CHECKPOINT_FILE
 from engine.pricing.demand import FIELD
 from engine.pricing.vectorized import load_demand
-from model_fixtures import TINY, sample_run
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +37,14 @@ def network(shared):
 def test_sql_replay_equals_the_numpy_replay(shared, data):
     """model_trips (SQL, at registration) holds exactly the trips replayed_trip_indices picks."""
     with store.dataset_cursor(shared.con, "sample") as cur:
-        rows = cur.execute("SELECT customer_id, trip, items FROM model_trips WHERE run_id = $run",
-                           {"run": shared.run_dir.name}).fetchall()
+        rows = cur.execute(
+            "SELECT customer_id, trip, items FROM model_trips WHERE run_id = $run", {"run": shared.run_dir.name}
+        ).fetchall()
     replayed = replayed_trip_indices(data, TINY.replay_trips)
     ids, items = data.customers["customer_id"].to_numpy(), data.items["item_id"].to_numpy()
     expected = {}
     for trip in replayed:
-        basket = sorted(items[data.basket_items[data.basket_offsets[trip]:data.basket_offsets[trip + 1]]])
+        basket = sorted(items[data.basket_items[data.basket_offsets[trip] : data.basket_offsets[trip + 1]]])
         expected.setdefault(ids[data.trip_customer[trip]], []).append((data.trip_number[trip], basket))
     got = {}
     for customer, trip, basket in rows:
@@ -75,7 +76,7 @@ def test_calibration_checks_the_projection_pricing_uses(shared, data, network):
 def test_observed_side_and_ratios_by_plain_loops(shared, data, network):
     out = C.calibration(network, data, TINY)
     holdout = data.trips_in(SPLIT_HOLDOUT)
-    baskets = [set(data.basket_items[data.basket_offsets[t]:data.basket_offsets[t + 1]].tolist()) for t in holdout]
+    baskets = [set(data.basket_items[data.basket_offsets[t] : data.basket_offsets[t + 1]].tolist()) for t in holdout]
     ids = list(data.items["item_id"])
     for row in out["pairs"][:5]:
         a, b = ids.index(row["item_a"]), ids.index(row["item_b"])

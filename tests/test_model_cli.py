@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from model_fixtures import TINY, fresh_prepared_run, scratch_dir
 
 from engine import store
 from engine.model.runs import CHECKPOINT_FILE, RUN_FILE
 from engine.sources import synthetic
-from model_fixtures import TINY, fresh_prepared_run, scratch_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_KEYS = {"run_id", "device", "epochs", "seconds", "train_examples_per_s", "val_loss"}
@@ -21,8 +21,9 @@ TRAIN_KEYS = {"run_id", "device", "epochs", "seconds", "train_examples_per_s", "
 
 def engine(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_progress_protocol_of_a_training_subprocess():
@@ -51,8 +52,25 @@ def test_train_with_ddp_on_two_cpu_processes_then_evaluate():
     con = store.connect(db)
     synthetic.ingest_sample(con, "sample")
     con.close()  # the commands below open the file themselves
-    trained = engine("train", "--dataset", "sample", "--db", str(db), "--accelerator", "cpu", "--devices", "2",
-                     "--strategy", "ddp", "--max-epochs", "2", "--holdout-weeks", "4", "--json", timeout=600)
+    trained = engine(
+        "train",
+        "--dataset",
+        "sample",
+        "--db",
+        str(db),
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+        "--max-epochs",
+        "2",
+        "--holdout-weeks",
+        "4",
+        "--json",
+        timeout=600,
+    )
     if "gloo" in trained.stderr.lower() and trained.returncode != 0:
         pytest.skip(f"this platform cannot run gloo DDP: {trained.stderr.strip().splitlines()[-1]}")
     assert trained.returncode == 0, trained.stderr
@@ -64,7 +82,11 @@ def test_train_with_ddp_on_two_cpu_processes_then_evaluate():
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["run_id"] == result["run_id"]  # the latest run by default
-    for scores in (report["model"], report["baselines"]["global_popularity"], report["baselines"]["personal_frequency"]):
+    for scores in (
+        report["model"],
+        report["baselines"]["global_popularity"],
+        report["baselines"]["personal_frequency"],
+    ):
         assert set(scores) == {"nll", "loo_nll", "auc", "recall_at_10"}
     assert report["model"]["auc"] > report["baselines"]["global_popularity"]["auc"]  # it learned in 2 DDP epochs
     assert set(report["truth"]) >= {"price_sensitivity_spearman", "complement_auc", "substitute_auc"}
@@ -85,15 +107,37 @@ def test_an_ensemble_of_fits_gives_the_pricing_bands():
     con = store.connect(db)
     synthetic.ingest_sample(con, "sample")
     con.close()
-    trained = engine("train", "--dataset", "sample", "--db", str(db), "--accelerator", "cpu", "--ensemble", "2",
-                     "--max-epochs", "1", "--holdout-weeks", "4", "--json", timeout=600)
+    trained = engine(
+        "train",
+        "--dataset",
+        "sample",
+        "--db",
+        str(db),
+        "--accelerator",
+        "cpu",
+        "--ensemble",
+        "2",
+        "--max-epochs",
+        "1",
+        "--holdout-weeks",
+        "4",
+        "--json",
+        timeout=600,
+    )
     assert trained.returncode == 0, trained.stderr
     members = json.loads(trained.stdout)["ensemble"]
     assert len(members) == 2 and len(set(members)) == 2
     con = store.connect(db)
     with store.dataset_cursor(con, "sample") as cur:
-        tags = cur.execute("SELECT DISTINCT json_extract_string(config, '$.ensemble') FROM model_runs WHERE kind = 'trained'").fetchall()
-        seeds = sorted(r[0] for r in cur.execute("SELECT json_extract(config, '$.seed')::INTEGER FROM model_runs WHERE kind = 'trained'").fetchall())
+        tags = cur.execute(
+            "SELECT DISTINCT json_extract_string(config, '$.ensemble') FROM model_runs WHERE kind = 'trained'"
+        ).fetchall()
+        seeds = sorted(
+            r[0]
+            for r in cur.execute(
+                "SELECT json_extract(config, '$.seed')::INTEGER FROM model_runs WHERE kind = 'trained'"
+            ).fetchall()
+        )
     assert len(tags) == 1 and tags[0][0] and seeds == [0, 1]
     projection = project_bundle(con, "sample", ["P0032", "P0047"], 4.0)
     assert "2" in projection.band and "bootstrap" not in projection.band

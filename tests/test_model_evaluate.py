@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from model_fixtures import sample_run
 
 from engine.model import metrics
 from engine.model.baselines import PersonalFrequencyBaseline, PopularityBaseline, trip_lines
 from engine.model.prepared import SPLIT_HOLDOUT, SPLIT_TRAIN, PreparedData
 from engine.model.runs import METRICS_FILE
-from model_fixtures import sample_run
 
 
 def test_auc_of_perfect_reversed_and_random_scorers():

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from model_fixtures import TINY, sample_run
 
 from engine import store
 from engine.model.config import ModelConfig
 from engine.model.features import build_features
 from engine.model.prepared import SPLIT_HOLDOUT, SPLIT_TRAIN, SPLIT_VAL
-from model_fixtures import TINY, sample_run
 
 LINES = """
 SELECT b.basket_id, b.customer_id, b.week, b.ts, l.product_id, p.category, l.quantity, l.paid, l.list_amount
@@ -42,7 +42,9 @@ def test_catalog_is_the_top_items_by_training_baskets(data, lines):
 
 
 def test_prices_are_weekly_medians_and_regular_prices_modal_shelf_prices(data, lines):
-    unit = lines.assign(unit_paid=lines["paid"] / lines["quantity"], unit_shelf=(lines["list_amount"] / lines["quantity"]).round(2))
+    unit = lines.assign(
+        unit_paid=lines["paid"] / lines["quantity"], unit_shelf=(lines["list_amount"] / lines["quantity"]).round(2)
+    )
     last_train = data.last_train_week
     for k, item in enumerate(data.items["item_id"][:10]):
         mine = unit[unit["product_id"] == item]
@@ -71,9 +73,11 @@ def test_basket_items_are_the_catalog_items_of_each_trip(data, lines):
     catalog = set(data.items["item_id"])
     expected = lines[lines["product_id"].isin(catalog)].groupby("basket_id")["product_id"].apply(frozenset)
     with store.dataset_cursor(sample_run().con, "sample") as cur:
-        trips = cur.execute(
-            "SELECT basket_id FROM baskets ORDER BY customer_id, ts, basket_id"
-        ).df()["basket_id"].to_numpy()
+        trips = (
+            cur.execute("SELECT basket_id FROM baskets ORDER BY customer_id, ts, basket_id")
+            .df()["basket_id"]
+            .to_numpy()
+        )
     ids = data.items["item_id"].to_numpy()
     for t in range(0, len(trips), 97):
         got = frozenset(ids[data.basket_items[data.basket_offsets[t] : data.basket_offsets[t + 1]]])

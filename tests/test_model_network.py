@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from model_fixtures import TINY, sample_run
 
 from engine.model.batches import TripBatches, TripTensors
 from engine.model.habits import habit_events, habit_lookup
 from engine.model.lightning import ChoiceModule
 from engine.model.prepared import SPLIT_TRAIN, PreparedData
-from model_fixtures import TINY, sample_run
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,9 @@ def test_batch_shapes_labels_and_importance_weights(tensors, data):
     assert torch.equal(batch.label[:L], torch.ones(L)) and torch.equal(batch.label[L:], torch.zeros(B * K))
     # a sampled item that is in the basket has weight 0, every other sample stands for I / K items
     basket = set(zip(batch.basket_row.tolist(), batch.basket_item.tolist(), strict=True))
-    for row, item, weight in zip(batch.row[L:].tolist(), batch.item[L:].tolist(), batch.weight[L:].tolist(), strict=True):
+    for row, item, weight in zip(
+        batch.row[L:].tolist(), batch.item[L:].tolist(), batch.weight[L:].tolist(), strict=True
+    ):
         assert weight == (0.0 if (row, item) in basket else pytest.approx(data.n_items / K))
     # basket items are exactly the trip's basket, in the prepared order
     trips = data.trips_in(SPLIT_TRAIN)[:64]
@@ -78,11 +80,16 @@ def test_forward_and_catalog_utility_agree(network, tensors, data):
         week = tensors.trip_week[torch.from_numpy(data.trips_in(SPLIT_TRAIN)[:64])]
         I, B = data.n_items, 64
         habit = tensors.habit(
-            batch.customer.repeat_interleave(I), torch.arange(I).repeat(B),
+            batch.customer.repeat_interleave(I),
+            torch.arange(I).repeat(B),
             tensors.trip_habit_number[torch.from_numpy(data.trips_in(SPLIT_TRAIN)[:64])].repeat_interleave(I),
         ).reshape(B, I)
         full = network.catalog_utility(
-            batch.customer, tensors.season[week], habit, tensors.price[week], tensors.promo[week],
+            batch.customer,
+            tensors.season[week],
+            habit,
+            tensors.price[week],
+            tensors.promo[week],
             network.basket_sums(batch.basket_item, batch.basket_offsets),
         )  # (B, I): each item against the whole basket
     assert full.shape == (B, I) and rows.shape == batch.item.shape
@@ -115,18 +122,27 @@ def test_demand_falls_as_price_rises_for_random_customers_and_items(network, dat
         b = network.price_sensitivity(beta_customer, items)  # (50,)
         # utility is affine in price with slope -b: probabilities along the sweep
         base = network.catalog_utility(
-            customers, torch.zeros(50, data.season.shape[1]), torch.zeros(50, data.n_items),
-            torch.zeros(50, data.n_items), torch.zeros(50, data.n_items, 2),
+            customers,
+            torch.zeros(50, data.season.shape[1]),
+            torch.zeros(50, data.n_items),
+            torch.zeros(50, data.n_items),
+            torch.zeros(50, data.n_items, 2),
         )[torch.arange(50), items]
         probability = torch.sigmoid(base[:, None] - b[:, None] * prices[None, :])  # (50, 101)
         # and the same sweep through the full network path, price column by column
-        swept = torch.stack([
-            network.catalog_utility(
-                customers, torch.zeros(50, data.season.shape[1]), torch.zeros(50, data.n_items),
-                torch.full((50, data.n_items), float(p)), torch.zeros(50, data.n_items, 2),
-            )[torch.arange(50), items]
-            for p in prices
-        ], dim=1)
+        swept = torch.stack(
+            [
+                network.catalog_utility(
+                    customers,
+                    torch.zeros(50, data.season.shape[1]),
+                    torch.zeros(50, data.n_items),
+                    torch.full((50, data.n_items), float(p)),
+                    torch.zeros(50, data.n_items, 2),
+                )[torch.arange(50), items]
+                for p in prices
+            ],
+            dim=1,
+        )
     assert torch.allclose(torch.sigmoid(swept), probability, atol=1e-5)
     assert (torch.diff(torch.sigmoid(swept), dim=1) <= 0).all(), "demand rose with price somewhere"
     assert (b > 0).all()
@@ -141,8 +157,15 @@ def test_habit_lookup_matches_the_loyalty_recursion():
     code, event_trip, value = habit_events(customer, item, trip + 1, n_items, n_trips, decay)
     h, i, n = np.meshgrid(np.arange(n_customers), np.arange(n_items), np.arange(1, n_trips + 2), indexing="ij")
     got = habit_lookup(
-        torch.from_numpy(code), torch.from_numpy(event_trip), torch.from_numpy(value), n_trips + 2, base_rate, decay,
-        torch.from_numpy(h.ravel()), torch.from_numpy(i.ravel()), torch.from_numpy(n.ravel()),
+        torch.from_numpy(code),
+        torch.from_numpy(event_trip),
+        torch.from_numpy(value),
+        n_trips + 2,
+        base_rate,
+        decay,
+        torch.from_numpy(h.ravel()),
+        torch.from_numpy(i.ravel()),
+        torch.from_numpy(n.ravel()),
     ).reshape(h.shape)
     loyalty = np.zeros((n_customers, n_items))
     for t in range(1, n_trips + 2):  # the feature on trip t uses trips 1..t-1 only

@@ -6,13 +6,13 @@ import time
 
 import pytest
 import streamlit as st
+from model_fixtures import TINY
 from streamlit.testing.v1 import AppTest
 
 from engine import store
 from engine.model.jobs import TrainingJob
 from engine.model.runs import list_runs
 from engine.sources import synthetic
-from model_fixtures import TINY
 
 WAIT_S = 420
 

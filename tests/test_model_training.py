@@ -7,19 +7,19 @@ import json
 import numpy as np
 import pytest
 import torch
+from model_fixtures import TINY, fresh_prepared_run, sample_run
 
 from engine import store
-from engine.model.projection import replayed_recent_level
 from engine.errors import ModelError
 from engine.model.export import HABITS, ITEMS, exported_parameters
 from engine.model.insights import regular_utilities
 from engine.model.lightning import ChoiceModule
 from engine.model.prepared import SPLIT_TRAIN, PreparedData
 from engine.model.progress import CANCEL_FILE
+from engine.model.projection import replayed_recent_level
 from engine.model.runs import CHECKPOINT_FILE, METRICS_FILE, RUN_FILE, get_run, latest_run, list_runs, register_run
 from engine.model.train import fit_run
 from engine.schema import MODEL_DDL
-from model_fixtures import TINY, fresh_prepared_run, sample_run
 
 SQL_UTILITY = """
 SELECT c.customer_id, i.item_id,
@@ -87,9 +87,15 @@ def test_exported_tables_follow_the_contract(shared):
             t: cur.execute(f"SELECT count(*) FROM {t} WHERE run_id = $run", {"run": run}).fetchall()[0][0]  # noqa: S608
             for t in ("model_items", "model_customers", "model_habits")
         }
-        dims = cur.execute("SELECT DISTINCT len(alpha), len(rho) FROM model_items WHERE run_id = $run", {"run": run}).fetchall()
+        dims = cur.execute(
+            "SELECT DISTINCT len(alpha), len(rho) FROM model_items WHERE run_id = $run", {"run": run}
+        ).fetchall()
     pairs_with_history = len(np.unique(data.habit_code // data.habit_stride))
-    assert counts == {"model_items": data.n_items, "model_customers": data.n_customers, "model_habits": pairs_with_history}
+    assert counts == {
+        "model_items": data.n_items,
+        "model_customers": data.n_customers,
+        "model_habits": pairs_with_history,
+    }
     assert dims == [(TINY.latent_dim, TINY.latent_dim)]
 
 
@@ -119,8 +125,9 @@ def test_habits_export_only_pairs_with_history_and_lambda_folds_season_promotion
     promo = data.promo.mean(axis=0) @ network.promo_effect.detach().numpy()
     delta = replayed_recent_level(network, data, TINY)
     assert np.abs(delta).max() > 1e-3  # the recent level moves items: the check below sees it
-    assert np.allclose(tables[ITEMS]["popularity"], network.popularity.detach().numpy() + season + promo + delta,
-                       atol=1e-5)
+    assert np.allclose(
+        tables[ITEMS]["popularity"], network.popularity.detach().numpy() + season + promo + delta, atol=1e-5
+    )
 
 
 def test_unfinished_runs_are_never_registered(shared):
@@ -140,4 +147,6 @@ def test_unfinished_runs_are_never_registered(shared):
 
 def _ddl_columns(table: str) -> list[str]:
     block = MODEL_DDL.split(f"CREATE TABLE IF NOT EXISTS {table} (")[1].split(");")[0]
-    return [line.split()[0] for line in block.strip().splitlines() if line.strip() and not line.strip().startswith("--")]
+    return [
+        line.split()[0] for line in block.strip().splitlines() if line.strip() and not line.strip().startswith("--")
+    ]

@@ -9,11 +9,11 @@ import re
 import numpy as np
 import pytest
 import streamlit as st
+from model_fixtures import sample_run
 from streamlit.testing.v1 import AppTest
 
 from engine.model import trust
 from engine.model.runs import latest_run, update_metrics
-from model_fixtures import sample_run
 
 ITEMS = [
     {"item_id": "1", "name": "Bananas", "observed": 2364.0, "model": 3076.6},
@@ -21,20 +21,57 @@ ITEMS = [
     {"item_id": "3", "name": "Bread", "observed": 125.0, "model": 131.0},
 ]
 PAIRS = [
-    {"item_a": "1", "item_b": "2", "name_a": "Bananas", "name_b": "Milk", "observed": 187.0, "model": 304.8,
-     "personal_frequency": 287.8},
-    {"item_a": "2", "item_b": "3", "name_a": "Milk", "name_b": "Bread", "observed": 0.0, "model": 1.5,
-     "personal_frequency": 0.7},  # not bought together in the held-out weeks: off the log axes
-    {"item_a": "1", "item_b": "3", "name_a": "Bananas", "name_b": "Bread", "observed": 20.0, "model": 30.0,
-     "personal_frequency": 18.0},
+    {
+        "item_a": "1",
+        "item_b": "2",
+        "name_a": "Bananas",
+        "name_b": "Milk",
+        "observed": 187.0,
+        "model": 304.8,
+        "personal_frequency": 287.8,
+    },
+    {
+        "item_a": "2",
+        "item_b": "3",
+        "name_a": "Milk",
+        "name_b": "Bread",
+        "observed": 0.0,
+        "model": 1.5,
+        "personal_frequency": 0.7,
+    },  # not bought together in the held-out weeks: off the log axes
+    {
+        "item_a": "1",
+        "item_b": "3",
+        "name_a": "Bananas",
+        "name_b": "Bread",
+        "observed": 20.0,
+        "model": 30.0,
+        "personal_frequency": 18.0,
+    },
 ]
-WEEKS = [{"week": 45, "observed": 1000.0, "model": 1100.0, "personal_frequency": 1050.0},
-         {"week": 46, "observed": 1200.0, "model": 1300.0, "personal_frequency": 1190.0}]
+WEEKS = [
+    {"week": 45, "observed": 1000.0, "model": 1100.0, "personal_frequency": 1050.0},
+    {"week": 46, "observed": 1200.0, "model": 1300.0, "personal_frequency": 1190.0},
+]
 BACKTEST_ROWS = [
-    {"item_id": "1", "name": "Bananas", "week": 46, "discount": 0.30, "observed_lift": 1.8, "model_lift": 1.6,
-     "no_price_effect_lift": 1.05},
-    {"item_id": "2", "name": "Milk", "week": 45, "discount": -0.15, "observed_lift": 0.7, "model_lift": 0.8,
-     "no_price_effect_lift": 1.0},
+    {
+        "item_id": "1",
+        "name": "Bananas",
+        "week": 46,
+        "discount": 0.30,
+        "observed_lift": 1.8,
+        "model_lift": 1.6,
+        "no_price_effect_lift": 1.05,
+    },
+    {
+        "item_id": "2",
+        "name": "Milk",
+        "week": 45,
+        "discount": -0.15,
+        "observed_lift": 0.7,
+        "model_lift": 0.8,
+        "no_price_effect_lift": 1.0,
+    },
 ]
 
 
@@ -44,24 +81,63 @@ def ratio(median: float, p25: float, p75: float, n: int = 3) -> dict:
 
 def metrics(pair_median: float = 1.49) -> dict:
     """A run's metrics with every block the section reads."""
-    summary = {"total_ratio": 1.0925094, "item_rate_ratio": ratio(1.03, 0.84, 1.25),
-               "pair_rate_ratio": ratio(pair_median, 1.40, 1.76, 2), "wape_item_week": 0.4955691}
-    baseline = {"total_ratio": 1.0675, "item_rate_ratio": ratio(0.98, 0.81, 1.22),
-                "pair_rate_ratio": ratio(1.19, 0.94, 1.67, 2), "wape_item_week": 0.5435}
+    summary = {
+        "total_ratio": 1.0925094,
+        "item_rate_ratio": ratio(1.03, 0.84, 1.25),
+        "pair_rate_ratio": ratio(pair_median, 1.40, 1.76, 2),
+        "wape_item_week": 0.4955691,
+    }
+    baseline = {
+        "total_ratio": 1.0675,
+        "item_rate_ratio": ratio(0.98, 0.81, 1.22),
+        "pair_rate_ratio": ratio(1.19, 0.94, 1.67, 2),
+        "wape_item_week": 0.5435,
+    }
     return {
-        "calibration": {"holdout_trips": 500, "items_compared": 3, "pairs_compared": 3, "model": summary,
-                        "personal_frequency": baseline, "weeks": WEEKS, "items": ITEMS, "pairs": PAIRS},
-        "backtest": {"item_weeks": 2, "model": {"promo_lift_corr": 0.902, "promo_lift_wape": 0.0725},
-                     "no_price_effect": {"promo_lift_corr": 0.6725, "promo_lift_wape": 0.2847}, "rows": BACKTEST_ROWS},
+        "calibration": {
+            "holdout_trips": 500,
+            "items_compared": 3,
+            "pairs_compared": 3,
+            "model": summary,
+            "personal_frequency": baseline,
+            "weeks": WEEKS,
+            "items": ITEMS,
+            "pairs": PAIRS,
+        },
+        "backtest": {
+            "item_weeks": 2,
+            "model": {"promo_lift_corr": 0.902, "promo_lift_wape": 0.0725},
+            "no_price_effect": {"promo_lift_corr": 0.6725, "promo_lift_wape": 0.2847},
+            "rows": BACKTEST_ROWS,
+        },
         "truth": {
-            "price_sensitivity_spearman": 0.896, "price_sensitivity_ratio": 0.971, "complement_auc": 1.0,
+            "price_sensitivity_spearman": 0.896,
+            "price_sensitivity_ratio": 0.971,
+            "complement_auc": 1.0,
             "complement_strength_ratio": 1.6,
-            "complements": [{"item_a": "P1", "item_b": "P2", "true": 1.9, "learned": 2.0},
-                            {"item_a": "P3", "item_b": "P4", "true": 0.5, "learned": 1.2}],
-            "decision_capture": {"mean": 0.7, "min": 0.4, "losing_pairs": 1, "pairs": [
-                {"items": ["P1", "P2"], "capture": 1.0, "true_gain_at_learned_price": 5.0, "true_optimal_gain": 5.0},
-                {"items": ["P3", "P4"], "capture": 0.4, "true_gain_at_learned_price": -1.0, "true_optimal_gain": 3.0},
-            ]},
+            "complements": [
+                {"item_a": "P1", "item_b": "P2", "true": 1.9, "learned": 2.0},
+                {"item_a": "P3", "item_b": "P4", "true": 0.5, "learned": 1.2},
+            ],
+            "decision_capture": {
+                "mean": 0.7,
+                "min": 0.4,
+                "losing_pairs": 1,
+                "pairs": [
+                    {
+                        "items": ["P1", "P2"],
+                        "capture": 1.0,
+                        "true_gain_at_learned_price": 5.0,
+                        "true_optimal_gain": 5.0,
+                    },
+                    {
+                        "items": ["P3", "P4"],
+                        "capture": 0.4,
+                        "true_gain_at_learned_price": -1.0,
+                        "true_optimal_gain": 3.0,
+                    },
+                ],
+            },
         },
     }
 
@@ -91,10 +167,13 @@ def test_pair_scatter_shows_the_model_and_the_baseline_as_separate_series():
     assert model.hovertext[0] == "Bananas + Milk"
 
 
-@pytest.mark.parametrize("build, columns", [
-    (trust.item_scatter, ("observed", "model")),
-    (trust.pair_scatter, ("observed", "model", "personal_frequency")),
-])
+@pytest.mark.parametrize(
+    "build, columns",
+    [
+        (trust.item_scatter, ("observed", "model")),
+        (trust.pair_scatter, ("observed", "model", "personal_frequency")),
+    ],
+)
 def test_the_diagonal_is_y_equals_x_over_the_positive_data_range(build, columns):
     block = "items" if build is trust.item_scatter else "pairs"
     values = np.array([row[c] for row in metrics()["calibration"][block] for c in columns])
@@ -118,8 +197,11 @@ def test_backtest_scatter_holds_the_lifts_of_the_model_and_of_the_no_price_effec
 
 def test_weekly_totals_draw_observed_model_and_baseline_over_the_week_number():
     fig = trust.weekly_totals(metrics())
-    for name, column in (("Observed", "observed"), ("Choice model", "model"),
-                         ("Personal-frequency baseline", "personal_frequency")):
+    for name, column in (
+        ("Observed", "observed"),
+        ("Choice model", "model"),
+        ("Personal-frequency baseline", "personal_frequency"),
+    ):
         line = trace(fig, name)
         assert list(line.x) == [45, 46] and list(line.y) == [w[column] for w in WEEKS]
     assert "week" in fig.layout.xaxis.title.text.lower()
@@ -130,16 +212,25 @@ def test_truth_charts_hold_learned_vs_true_and_the_capture_per_bundle():
     points = trace(fig, "True complement pair")
     assert list(points.x) == [1.9, 0.5] and list(points.y) == [2.0, 1.2]
     bars = trust.decision_capture_bars(metrics())
-    assert {t.name: list(zip(t.y, t.x)) for t in bars.data} == {  # a bundle that loses money stands out
-        trust.GAINS: [("P1 + P2", 1.0)], trust.LOSES: [("P3 + P4", 0.4)]}
+    assert {t.name: list(zip(t.y, t.x, strict=True)) for t in bars.data} == {  # a bundle that loses money stands out
+        trust.GAINS: [("P1 + P2", 1.0)],
+        trust.LOSES: [("P3 + P4", 0.4)],
+    }
     tiles = {t.label: (t.value, t.verdict) for t in trust.truth_tiles(metrics())}
-    assert tiles == {"Price sensitivity, learned / true (median)": ("0.97x", "in line"),
-                     "Complement strength, learned / true (median)": ("1.60x", "overstated")}
+    assert tiles == {
+        "Price sensitivity, learned / true (median)": ("0.97x", "in line"),
+        "Complement strength, learned / true (median)": ("1.60x", "overstated"),
+    }
 
 
-@pytest.mark.parametrize("median, word, absent", [
-    (1.5, "overstated", "in line"), (1.02, "in line", "overstated"), (0.6, "understated", "in line"),
-])
+@pytest.mark.parametrize(
+    "median, word, absent",
+    [
+        (1.5, "overstated", "in line"),
+        (1.02, "in line", "overstated"),
+        (0.6, "understated", "in line"),
+    ],
+)
 def test_the_pair_sentence_reads_the_ratio_against_the_in_line_band(median, word, absent):
     sentence = trust.pair_sentence(metrics(pair_median=median))
     assert f"{median:.2f}x" in sentence and "middle half 1.40-1.76x" in sentence
@@ -150,30 +241,38 @@ def test_sentences_computed_from_the_rows_when_the_stored_figures_are_missing():
     m = metrics()
     for scorer in ("model", "personal_frequency"):
         del m["calibration"][scorer]
-    m["calibration"]["items"] = [{"item_id": "1", "name": "A", "observed": 100.0, "model": 150.0},
-                                 {"item_id": "2", "name": "B", "observed": 10.0, "model": 15.0}]
+    m["calibration"]["items"] = [
+        {"item_id": "1", "name": "A", "observed": 100.0, "model": 150.0},
+        {"item_id": "2", "name": "B", "observed": 10.0, "model": 15.0},
+    ]
     assert "1.50x" in trust.item_sentence(m) and "overstated" in trust.item_sentence(m)
     assert "1.09x" in trust.weeks_sentence(m) and "in line" in trust.weeks_sentence(m)  # 2400 / 2200
 
 
-@pytest.mark.parametrize("corr, wape, words", [
-    (0.902, 0.0725, "grounded"),  # far better than ignoring price
-    (0.70, 0.27, "only somewhat better"),  # better on both figures, but hardly on the error
-    (0.10, 0.50, "no better"),
-    (0.90, 0.50, "mixed"),
-])
+@pytest.mark.parametrize(
+    "corr, wape, words",
+    [
+        (0.902, 0.0725, "grounded"),  # far better than ignoring price
+        (0.70, 0.27, "only somewhat better"),  # better on both figures, but hardly on the error
+        (0.10, 0.50, "no better"),
+        (0.90, 0.50, "mixed"),
+    ],
+)
 def test_backtest_sentence_says_whether_the_model_beats_ignoring_price(corr, wape, words):
     m = metrics()
     m["backtest"]["model"] = {"promo_lift_corr": corr, "promo_lift_wape": wape}
     assert words in trust.backtest_sentence(m)
 
 
-@pytest.mark.parametrize("low, high, expected", [
-    (1.0, 3100.0, [1, 10, 100, 1000]),
-    (3.0, 2400.0, [5, 10, 20, 50, 100, 200, 500, 1000, 2000]),
-    (40.0, 3100.0, [50, 100, 200, 500, 1000, 2000]),
-    (800.0, 3000.0, [1000, 1500, 2000, 3000]),
-])
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (1.0, 3100.0, [1, 10, 100, 1000]),
+        (3.0, 2400.0, [5, 10, 20, 50, 100, 200, 500, 1000, 2000]),
+        (40.0, 3100.0, [50, 100, 200, 500, 1000, 2000]),
+        (800.0, 3000.0, [1000, 1500, 2000, 3000]),
+    ],
+)
 def test_log_axes_get_round_ticks_inside_the_data_range(low, high, expected):
     assert trust.log_ticks(low, high) == expected
 

@@ -14,8 +14,19 @@ from engine.pricing.whatif import project_bundle
 from engine.sources import synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
-WHATIF_KEYS = {"take_rate", "bundle_units", "revenue", "margin", "incremental_revenue", "incremental_margin",
-               "cannibalized_revenue", "consumer_surplus_change", "share_better_off", "customers", "band"}
+WHATIF_KEYS = {
+    "take_rate",
+    "bundle_units",
+    "revenue",
+    "margin",
+    "incremental_revenue",
+    "incremental_margin",
+    "cannibalized_revenue",
+    "consumer_surplus_change",
+    "share_better_off",
+    "customers",
+    "band",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +40,26 @@ def db(tmp_path_factory):
 
 
 def engine(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_whatif_json(db):
-    done = engine("whatif", "--dataset", "sample", "--items", "P0001,P0028", "--price", "5.25", "--weeks", "6",
-                  "--db", str(db), "--json")
+    done = engine(
+        "whatif",
+        "--dataset",
+        "sample",
+        "--items",
+        "P0001,P0028",
+        "--price",
+        "5.25",
+        "--weeks",
+        "6",
+        "--db",
+        str(db),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert WHATIF_KEYS <= set(out)
@@ -50,9 +74,24 @@ def test_whatif_json(db):
 
 
 def test_optimize_json_per_segment(db):
-    done = engine("optimize", "--dataset", "sample", "--items", "P0017,P0043", "--segment", "income_band",
-                  "--objective", "revenue", "--max-discount-pct", "40", "--price-ending", ".99,.49", "--db", str(db),
-                  "--json")
+    done = engine(
+        "optimize",
+        "--dataset",
+        "sample",
+        "--items",
+        "P0017,P0043",
+        "--segment",
+        "income_band",
+        "--objective",
+        "revenue",
+        "--max-discount-pct",
+        "40",
+        "--price-ending",
+        ".99,.49",
+        "--db",
+        str(db),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert WHATIF_KEYS <= set(out) and {"price", "binding_constraints", "strategies", "recommendation"} <= set(out)

@@ -24,8 +24,8 @@ def markets(draw, max_customers: int = 40):
     rng = np.random.default_rng(seed)
     coupling = np.triu(rng.normal(0, 2.0, (n, n)), 1)
     prices = np.round(rng.uniform(0.5, 9.0, n), 2)
-    trips = rng.integers(1, 4, h)                                   # replayed trips per customer
-    customer = np.repeat(np.arange(h), trips)                        # (R,)
+    trips = rng.integers(1, 4, h)  # replayed trips per customer
+    customer = np.repeat(np.arange(h), trips)  # (R,)
     first = np.concatenate([[True], customer[1:] != customer[:-1]])
     return BundleParameters(
         utilities=rng.normal(-1.0, 2.5, (len(customer), n)),
@@ -104,9 +104,10 @@ def test_surplus_is_the_integral_of_the_bundle_take_probability(params, share):
     parts = params.prices.sum()
     price = share * parts
     option_u = D.option_utilities(params.utilities, params.coupling)
-    q = np.linspace(price, parts, 4001)                                                   # (Q,)
-    take = np.stack([D.option_probabilities(option_u, params.price_coefficient * (parts - x))[:, -1]
-                     for x in q], axis=1)                                                 # (H, Q)
+    q = np.linspace(price, parts, 4001)  # (Q,)
+    take = np.stack(
+        [D.option_probabilities(option_u, params.price_coefficient * (parts - x))[:, -1] for x in q], axis=1
+    )  # (H, Q)
     integral = ((take[:, 1:] + take[:, :-1]) / 2 * np.diff(q)).sum(axis=1)
     per_trip = D.per_customer_enumerated(params, price, 1.0)[:, D.FIELD["surplus"]] / params.trips_per_week
     np.testing.assert_allclose(per_trip, integral, rtol=2e-3, atol=1e-6)
@@ -115,9 +116,16 @@ def test_surplus_is_the_integral_of_the_bundle_take_probability(params, share):
 def test_no_bundle_at_or_above_the_sum_of_the_parts():
     rng = np.random.default_rng(3)
     params = BundleParameters(
-        utilities=rng.normal(size=(7, 3)), price_coefficient=rng.uniform(0.2, 2, 7), trips_per_week=np.ones(7),
-        customer_share=np.ones(7), first=np.ones(7, bool), segment_code=np.zeros(7, int), bucket=np.zeros(7, int),
-        coupling=np.zeros((3, 3)), prices=np.array([1.0, 2.0, 3.0]), costs=np.array([0.5, 1, 2]),
+        utilities=rng.normal(size=(7, 3)),
+        price_coefficient=rng.uniform(0.2, 2, 7),
+        trips_per_week=np.ones(7),
+        customer_share=np.ones(7),
+        first=np.ones(7, bool),
+        segment_code=np.zeros(7, int),
+        bucket=np.zeros(7, int),
+        coupling=np.zeros((3, 3)),
+        prices=np.array([1.0, 2.0, 3.0]),
+        costs=np.array([0.5, 1, 2]),
     )
     demand = D.FactorizedDemand.from_parameters(params)
     for price in (6.0, 6.004, 7.5):
@@ -151,7 +159,9 @@ def test_customer_figures_sum_over_each_customers_replayed_trips(params, share, 
             surplus += trips * (np.log(np.exp(with_bundle).sum()) - np.log(np.exp(option_u[r]).sum())) / b
         first = rows[0]
         assert got[first, D.FIELD["customers"]] == 1.0 and (got[rows[1:], D.FIELD["customers"]] == 0).all()
-        np.testing.assert_allclose(got[first, D.FIELD["buyers"]], 1 - np.exp(-weeks * bundle_units), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            got[first, D.FIELD["buyers"]], 1 - np.exp(-weeks * bundle_units), rtol=1e-9, atol=1e-12
+        )
         if abs(surplus * weeks - D.BETTER_OFF_MIN) > 1e-9:
             assert got[first, D.FIELD["better_off"]] == float(surplus * weeks >= D.BETTER_OFF_MIN)
         assert (got[rows[1:], D.FIELD["buyers"]] == 0).all() and (got[rows[1:], D.FIELD["better_off"]] == 0).all()

@@ -35,8 +35,11 @@ def markets(tmp_path_factory):
 
 def true_pairs(con, dataset, sign):
     with store.dataset_cursor(con, dataset) as cur:
-        rows = cur.execute("SELECT item_a, item_b FROM model_pairs WHERE run_id = 'truth' AND sign(coupling) = $s "
-                           "ORDER BY item_a, item_b", {"s": sign}).fetchall()
+        rows = cur.execute(
+            "SELECT item_a, item_b FROM model_pairs WHERE run_id = 'truth' AND sign(coupling) = $s "
+            "ORDER BY item_a, item_b",
+            {"s": sign},
+        ).fetchall()
     return [list(r) for r in rows]
 
 
@@ -134,8 +137,13 @@ def test_price_endings_are_respected(markets):
 
 def test_segment_prices_respect_the_spread(markets):
     loose = optimize_price(markets, "rich", ITEMS, segment="income_band", guardrails=LOOSE)
-    tight = optimize_price(markets, "rich", ITEMS, segment="income_band",
-                           guardrails=Guardrails(max_discount_pct=90, max_segment_spread_pct=2))
+    tight = optimize_price(
+        markets,
+        "rich",
+        ITEMS,
+        segment="income_band",
+        guardrails=Guardrails(max_discount_pct=90, max_segment_spread_pct=2),
+    )
     parts = tight.projection.sum_of_parts
     assert set(tight.price) == {"100K+", "25-49K", "50-99K", "Under 25K", "Unknown"}
     assert max(loose.price.values()) - min(loose.price.values()) > 0.02 * parts
@@ -164,8 +172,12 @@ def test_impossible_guardrails_say_do_not_offer(markets):
 def test_strategies_compare_side_by_side(markets):
     decision = optimize_price(markets, "rich", ITEMS, guardrails=LOOSE)
     names = [s.name for s in decision.strategies]
-    assert names == ["No bundle", "One price for everyone", "Per-segment prices (by income_band)",
-                     "Per-customer prices"]
+    assert names == [
+        "No bundle",
+        "One price for everyone",
+        "Per-segment prices (by income_band)",
+        "Per-customer prices",
+    ]
     gains = [s.objective_gain for s in decision.strategies]
     assert gains[0] == 0 and gains[1] == pytest.approx(decision.objective_gain)
     assert gains[0] <= gains[1] <= gains[2] + 1e-9 <= gains[3] + 2e-9
@@ -182,8 +194,10 @@ def test_objectives_order_prices(markets):
     revenue = optimize_price(markets, "rich", ITEMS, objective="revenue", guardrails=LOOSE)
     assert welfare.price <= margin.price  # weight on surplus: a deeper discount
     assert revenue.price <= margin.price  # revenue ignores unit costs
-    assert revenue.projection.total.figures["incremental_revenue"].value >= \
-        margin.projection.total.figures["incremental_revenue"].value - 1e-6
+    assert (
+        revenue.projection.total.figures["incremental_revenue"].value
+        >= margin.projection.total.figures["incremental_revenue"].value - 1e-6
+    )
 
 
 def test_without_comparison_the_decision_is_the_same(markets):

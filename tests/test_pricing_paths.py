@@ -27,25 +27,40 @@ def add_trained_run(con, dataset: str, run_id: str = "trained_a", seed: int = 1)
     """A 'trained' run: truth plus random rho, item price terms and habits (every table in play)."""
     rng = np.random.default_rng(seed)
     with store.dataset_cursor(con, dataset) as cur:
-        cur.execute("INSERT INTO model_runs SELECT $run, 'trained', level, created_at + INTERVAL 1 DAY, 'cpu', 1.0, "
-                    "'{}', '{}' FROM model_runs WHERE run_id = 'truth'", {"run": run_id})
+        cur.execute(
+            "INSERT INTO model_runs SELECT $run, 'trained', level, created_at + INTERVAL 1 DAY, 'cpu', 1.0, "
+            "'{}', '{}' FROM model_runs WHERE run_id = 'truth'",
+            {"run": run_id},
+        )
         items = cur.execute("SELECT item_id, len(alpha) FROM model_items WHERE run_id = 'truth'").fetchall()
-        cur.execute("INSERT INTO model_items SELECT $run, * EXCLUDE (run_id) FROM model_items WHERE run_id = 'truth'",
-                    {"run": run_id})
+        cur.execute(
+            "INSERT INTO model_items SELECT $run, * EXCLUDE (run_id) FROM model_items WHERE run_id = 'truth'",
+            {"run": run_id},
+        )
         for item, k in items:
-            cur.execute("UPDATE model_items SET rho = $rho, beta_item = $beta WHERE run_id = $run AND item_id = $item",
-                        {"rho": list(rng.normal(0, 0.3, k)), "beta": float(rng.normal(0, 0.3)), "run": run_id,
-                         "item": item})
-        cur.execute("INSERT INTO model_customers SELECT $run, * EXCLUDE (run_id) FROM model_customers "
-                    "WHERE run_id = 'truth'", {"run": run_id})
-        cur.execute("INSERT INTO model_pairs SELECT $run, * EXCLUDE (run_id) FROM model_pairs WHERE run_id = 'truth'",
-                    {"run": run_id})
-        cur.execute("INSERT INTO model_trips SELECT $run, * EXCLUDE (run_id) FROM model_trips WHERE run_id = 'truth'",
-                    {"run": run_id})
+            cur.execute(
+                "UPDATE model_items SET rho = $rho, beta_item = $beta WHERE run_id = $run AND item_id = $item",
+                {"rho": list(rng.normal(0, 0.3, k)), "beta": float(rng.normal(0, 0.3)), "run": run_id, "item": item},
+            )
+        cur.execute(
+            "INSERT INTO model_customers SELECT $run, * EXCLUDE (run_id) FROM model_customers WHERE run_id = 'truth'",
+            {"run": run_id},
+        )
+        cur.execute(
+            "INSERT INTO model_pairs SELECT $run, * EXCLUDE (run_id) FROM model_pairs WHERE run_id = 'truth'",
+            {"run": run_id},
+        )
+        cur.execute(
+            "INSERT INTO model_trips SELECT $run, * EXCLUDE (run_id) FROM model_trips WHERE run_id = 'truth'",
+            {"run": run_id},
+        )
         cur.execute("SELECT setseed(0.25)")
-        cur.execute("INSERT INTO model_habits SELECT $run, customer_id, item_id, 0.8 * random() "
-                    "FROM model_customers, (SELECT item_id FROM model_items WHERE run_id = 'truth') "
-                    "WHERE run_id = 'truth' AND random() < 0.2", {"run": run_id})
+        cur.execute(
+            "INSERT INTO model_habits SELECT $run, customer_id, item_id, 0.8 * random() "
+            "FROM model_customers, (SELECT item_id FROM model_items WHERE run_id = 'truth') "
+            "WHERE run_id = 'truth' AND random() < 0.2",
+            {"run": run_id},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +83,13 @@ def sums_both_ways(con, items, prices, weeks, segment, run):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.sampled_from(ITEM_SETS), st.floats(0.3, 1.2), st.sampled_from(SEGMENTS), st.sampled_from(["truth", None]),
-       st.floats(0.5, 30))
+@given(
+    st.sampled_from(ITEM_SETS),
+    st.floats(0.3, 1.2),
+    st.sampled_from(SEGMENTS),
+    st.sampled_from(["truth", None]),
+    st.floats(0.5, 30),
+)
 def test_sql_path_equals_vectorized_path_at_any_price(sample_con, items, share, segment, run, weeks):
     bundle = B.open_bundle(sample_con, "sample", list(items), B.Segment.parse(segment), run)
     prices = [share * bundle.sum_of_parts * (1 + 0.03 * k) for k in range(len(bundle.segment_values))]
@@ -89,18 +109,34 @@ def brute_force(con, run, items, price, weeks):
     """Total figures by explicit loops over customers, their replayed trips and subsets, from the raw
     exported rows (the rest of each trip's basket, bundle items left out, is the items' context)."""
     with store.dataset_cursor(con, "sample") as cur:
-        item_rows = {r[0]: r for r in cur.execute(
-            "SELECT item_id, popularity, alpha, rho, beta_item, regular_price, unit_cost FROM model_items "
-            "WHERE run_id = $run", {"run": run}).fetchall()}
-        customers = cur.execute("SELECT customer_id, theta, beta_customer, trips_per_week FROM model_customers "
-                                "WHERE run_id = $run", {"run": run}).fetchall()
-        habits = {(c, i): h for c, i, h in cur.execute(
-            "SELECT customer_id, item_id, habit FROM model_habits WHERE run_id = $run", {"run": run}).fetchall()}
-        pairs = {(a, b): c for a, b, c in cur.execute(
-            "SELECT item_a, item_b, coupling FROM model_pairs WHERE run_id = $run", {"run": run}).fetchall()}
+        item_rows = {
+            r[0]: r
+            for r in cur.execute(
+                "SELECT item_id, popularity, alpha, rho, beta_item, regular_price, unit_cost FROM model_items "
+                "WHERE run_id = $run",
+                {"run": run},
+            ).fetchall()
+        }
+        customers = cur.execute(
+            "SELECT customer_id, theta, beta_customer, trips_per_week FROM model_customers WHERE run_id = $run",
+            {"run": run},
+        ).fetchall()
+        habits = {
+            (c, i): h
+            for c, i, h in cur.execute(
+                "SELECT customer_id, item_id, habit FROM model_habits WHERE run_id = $run", {"run": run}
+            ).fetchall()
+        }
+        pairs = {
+            (a, b): c
+            for a, b, c in cur.execute(
+                "SELECT item_a, item_b, coupling FROM model_pairs WHERE run_id = $run", {"run": run}
+            ).fetchall()
+        }
         trips_of: dict[str, list[list[str]]] = {}
         for customer_id, basket in cur.execute(
-                "SELECT customer_id, items FROM model_trips WHERE run_id = $run ORDER BY trip", {"run": run}).fetchall():
+            "SELECT customer_id, items FROM model_trips WHERE run_id = $run ORDER BY trip", {"run": run}
+        ).fetchall():
             trips_of.setdefault(customer_id, []).append(basket)
     rows = [item_rows[i] for i in items]
     parts = sum(r[5] for r in rows)
@@ -117,15 +153,19 @@ def brute_force(con, run, items, price, weeks):
     total = dict.fromkeys(("units", "revenue", "revenue_before", "margin", "margin_before", "surplus", "trips"), 0.0)
     for customer_id, theta, beta_c, trips_per_week in customers:
         b_items = [math.log1p(math.exp(beta_c + r[4])) for r in rows]
-        base = [r[1] + dot(theta, r[2]) + habits.get((customer_id, r[0]), 0.0) - b_i * r[5]
-                for r, b_i in zip(rows, b_items, strict=True)]
+        base = [
+            r[1] + dot(theta, r[2]) + habits.get((customer_id, r[0]), 0.0) - b_i * r[5]
+            for r, b_i in zip(rows, b_items, strict=True)
+        ]
         b_bundle = sum(b_items) / len(b_items)
         baskets = trips_of.get(customer_id, [[]])
         for basket in baskets:
             context = [sum(coupling(r, item_rows[j]) for j in basket if j not in items) for r in rows]
             u = [x + c for x, c in zip(base, context, strict=True)]
-            util = {s: sum(u[k] for k in s) + sum(coupling(rows[a], rows[b]) for a, b in itertools.combinations(s, 2))
-                    for s in subsets}
+            util = {
+                s: sum(u[k] for k in s) + sum(coupling(rows[a], rows[b]) for a, b in itertools.combinations(s, 2))
+                for s in subsets
+            }
             full = subsets[-1]
             with_bundle = dict(util)
             with_bundle[full] += b_bundle * (parts - price)
@@ -160,8 +200,9 @@ def test_projection_equals_a_brute_force_recomputation_from_the_raw_tables(sampl
     assert figures["revenue"].value == pytest.approx(expected["revenue"], rel=1e-5)
     assert figures["margin"].value == pytest.approx(expected["margin"], rel=1e-5)
     assert figures["revenue_before"].value == pytest.approx(expected["revenue_before"], rel=1e-5)
-    assert figures["incremental_margin"].value == pytest.approx(expected["margin"] - expected["margin_before"],
-                                                                 rel=1e-4, abs=1e-6)
+    assert figures["incremental_margin"].value == pytest.approx(
+        expected["margin"] - expected["margin_before"], rel=1e-4, abs=1e-6
+    )
     assert figures["consumer_surplus_change"].value == pytest.approx(expected["surplus"], rel=1e-5)
     assert figures["take_rate"].value == pytest.approx(expected["units"] / expected["trips"], rel=1e-5)
     assert json.loads(json.dumps(projection.to_json()))["customers"] == 500
@@ -174,8 +215,9 @@ def test_projection_take_rate_falls_with_price_and_surplus_is_never_negative(sam
     parts = B.open_bundle(sample_con, "sample", list(items), run="truth").sum_of_parts
     low = share * parts
     high = low + step * (parts - low)
-    cheap, dear = (whatif.project_bundle(sample_con, "sample", list(items), p, "income_band", run="truth")
-                   for p in (low, high))
+    cheap, dear = (
+        whatif.project_bundle(sample_con, "sample", list(items), p, "income_band", run="truth") for p in (low, high)
+    )
     for a, b in zip((*cheap.segments, cheap.total), (*dear.segments, dear.total), strict=True):
         assert b.figures["take_rate"].value <= a.figures["take_rate"].value + 1e-12
         assert a.figures["consumer_surplus_change"].value >= 0 and b.figures["consumer_surplus_change"].value >= 0

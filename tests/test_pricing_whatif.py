@@ -98,18 +98,27 @@ def test_ensemble_bands_span_the_members(sample_con):
     with store.dataset_cursor(sample_con, "sample") as cur:
         for k, shift in enumerate((0.0, 0.25, -0.25)):
             run = f"ens_{k}"
-            cur.execute("INSERT INTO model_runs SELECT $run, 'trained', level, created_at + INTERVAL (1 + $k) HOUR, "
-                        "'cpu', 1, '{\"ensemble\": \"e1\", \"seed\": ' || $k || '}', '{}' FROM model_runs "
-                        "WHERE run_id = 'truth'", {"run": run, "k": k})
+            cur.execute(
+                "INSERT INTO model_runs SELECT $run, 'trained', level, created_at + INTERVAL (1 + $k) HOUR, "
+                "'cpu', 1, '{\"ensemble\": \"e1\", \"seed\": ' || $k || '}', '{}' FROM model_runs "
+                "WHERE run_id = 'truth'",
+                {"run": run, "k": k},
+            )
             for table in ("model_items", "model_pairs"):
-                cur.execute(f"INSERT INTO {table} SELECT $run, * EXCLUDE (run_id) FROM {table} WHERE run_id = 'truth'",
-                            {"run": run})
-            cur.execute("INSERT INTO model_customers SELECT $run, customer_id, theta, beta_customer + $shift, "
-                        "trips_per_week FROM model_customers WHERE run_id = 'truth'", {"run": run, "shift": shift})
+                cur.execute(
+                    f"INSERT INTO {table} SELECT $run, * EXCLUDE (run_id) FROM {table} WHERE run_id = 'truth'",
+                    {"run": run},
+                )
+            cur.execute(
+                "INSERT INTO model_customers SELECT $run, customer_id, theta, beta_customer + $shift, "
+                "trips_per_week FROM model_customers WHERE run_id = 'truth'",
+                {"run": run, "shift": shift},
+            )
     p = whatif.project_bundle(sample_con, "sample", ITEMS, 5.0)
     assert p.run_id == "ens_2" and p.band == "range across an ensemble of 3 model runs"
-    members = [value(whatif.project_bundle(sample_con, "sample", ITEMS, 5.0, run=f"ens_{k}"), "bundle_units")
-               for k in range(3)]
+    members = [
+        value(whatif.project_bundle(sample_con, "sample", ITEMS, 5.0, run=f"ens_{k}"), "bundle_units") for k in range(3)
+    ]
     band = p.total.figures["bundle_units"]
     assert band.value == pytest.approx(members[2])
     assert (band.low, band.high) == (pytest.approx(min(members)), pytest.approx(max(members)))

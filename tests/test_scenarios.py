@@ -25,8 +25,14 @@ def make(con, name: str, price: float = 5.0, dataset: str = "sample") -> Scenari
         item_names=("a", "b"),
         prices={"All customers": price},
         regular_prices=(3.0, 4.0),
-        figures={"revenue": revenue, "incremental_revenue": incremental, "margin": 300.0, "incremental_margin": 2 * price,
-                 "take_rate": 0.1, "band": {"revenue": [revenue - 5, revenue + 5]}},
+        figures={
+            "revenue": revenue,
+            "incremental_revenue": incremental,
+            "margin": 300.0,
+            "incremental_margin": 2 * price,
+            "take_rate": 0.1,
+            "band": {"revenue": [revenue - 5, revenue + 5]},
+        },
     )
 
 

@@ -21,7 +21,9 @@ def raw_lines_with_pseudonyms(con) -> pd.DataFrame:
     lines = market.lines.copy()
     ids = sorted(lines.customer_id.unique())
     lines["customer_id"] = lines.customer_id.map(dict(zip(ids, store.pseudonymize(con, ids), strict=True)))
-    return lines.merge(market.customers.assign(customer_id=lambda d: store.pseudonymize(con, list(d.customer_id))), on="customer_id")
+    return lines.merge(
+        market.customers.assign(customer_id=lambda d: store.pseudonymize(con, list(d.customer_id))), on="customer_id"
+    )
 
 
 def test_demographic_profile_equals_pandas(sample):

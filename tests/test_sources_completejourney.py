@@ -20,9 +20,14 @@ def raw(sql: str, params: dict | None = None):
 def test_counts_and_report_add_up(cj_con):
     info = store.get_dataset(cj_con, "completejourney")
     assert set(info.cleaning) == {rule.name for rule in RULES}
-    raw_lines, raw_baskets, raw_customers = raw("SELECT count(*), count(DISTINCT basket_id), count(DISTINCT household_id) FROM t")[0]
+    raw_lines, raw_baskets, raw_customers = raw(
+        "SELECT count(*), count(DISTINCT basket_id), count(DISTINCT household_id) FROM t"
+    )[0]
     assert raw_lines == 1_469_307 and raw_baskets == 155_848 and raw_customers == 2_469
-    dropped_lines = sum(info.cleaning[r] for r in ("unknown_product", "non_merchandise", "zero_quantity", "zero_sales_value", "implausible_quantity"))
+    dropped_lines = sum(
+        info.cleaning[r]
+        for r in ("unknown_product", "non_merchandise", "zero_quantity", "zero_sales_value", "implausible_quantity")
+    )
     assert info.lines == raw_lines - dropped_lines - info.cleaning["merged_duplicate_lines"]
     assert info.baskets == raw_baskets - info.cleaning["empty_baskets"]
     assert info.cleaning["non_merchandise"] > 10_000 and info.cleaning["zero_quantity"] > 0
@@ -32,7 +37,9 @@ def test_counts_and_report_add_up(cj_con):
 def test_fuel_does_not_dominate_units(cj_con):
     with store.dataset_cursor(cj_con, "completejourney") as cur:
         units, max_line = cur.execute("SELECT sum(quantity), max(quantity) FROM lines").fetchall()[0]
-        fuel = cur.execute("SELECT count(*) FROM lines JOIN products USING (product_id) WHERE department IN ('FUEL', 'MISCELLANEOUS', 'COUPON')").fetchall()[0][0]
+        fuel = cur.execute(
+            "SELECT count(*) FROM lines JOIN products USING (product_id) WHERE department IN ('FUEL', 'MISCELLANEOUS', 'COUPON')"
+        ).fetchall()[0][0]
     raw_units = raw("SELECT sum(quantity) FROM t")[0][0]
     assert raw_units > 150_000_000  # the raw file is dominated by gallons of fuel
     assert units < 2_000_000 and max_line <= 100 and fuel == 0
@@ -57,7 +64,9 @@ def test_demographics_known_for_801_households(cj_con):
     with store.dataset_cursor(cj_con, "completejourney") as cur:
         known = cur.execute("SELECT count(*) FROM customers WHERE has_demographics").fetchall()[0][0]
         per_customer = cur.execute("SELECT DISTINCT count(*) FROM customer_attributes GROUP BY customer_id").fetchall()
-        unknown_age = cur.execute("SELECT count(*) FROM customer_attributes WHERE attribute = 'age_band' AND value = 'Unknown'").fetchall()[0][0]
+        unknown_age = cur.execute(
+            "SELECT count(*) FROM customer_attributes WHERE attribute = 'age_band' AND value = 'Unknown'"
+        ).fetchall()[0][0]
         customers = cur.execute("SELECT count(*) FROM customers").fetchall()[0][0]
     assert 790 <= known <= 801
     assert per_customer == [(7,)]  # every customer has every attribute, unknown included

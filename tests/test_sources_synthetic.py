@@ -23,8 +23,12 @@ def test_truth_is_stored_as_run_truth(con):
     assert info.customers == market.lines.customer_id.nunique()
     with store.dataset_cursor(con, "sample") as cur:
         runs = cur.execute("SELECT run_id, kind FROM model_runs").fetchall()
-        items = cur.execute("SELECT count(*), min(len(alpha)), max(len(alpha)) FROM model_items WHERE run_id = 'truth'").fetchall()[0]
-        pairs = cur.execute("SELECT count(*) FILTER (coupling > 0), count(*) FILTER (coupling < 0) FROM model_pairs").fetchall()[0]
+        items = cur.execute(
+            "SELECT count(*), min(len(alpha)), max(len(alpha)) FROM model_items WHERE run_id = 'truth'"
+        ).fetchall()[0]
+        pairs = cur.execute(
+            "SELECT count(*) FILTER (coupling > 0), count(*) FILTER (coupling < 0) FROM model_pairs"
+        ).fetchall()[0]
         ids = {r[0] for r in cur.execute("SELECT customer_id FROM customers").fetchall()}
         truth_ids = {r[0] for r in cur.execute("SELECT customer_id FROM model_customers").fetchall()}
     assert runs == [("truth", "truth")]

@@ -17,12 +17,14 @@ HOSTILE = ['=HYPERLINK("http://x","y")', "=cmd|' /C calc'!A0", "+1+1", "-2+3", "
 
 def hostile_frame() -> pd.DataFrame:
     n = len(HOSTILE)
-    return pd.DataFrame({
-        "name": HOSTILE,
-        "mixed": ["plain", -4, 2.5, None, "=1", "-1", "ok"],  # object column: numbers and text
-        "price": [-2.5, 0.0, 1.25, -1e6, 3.0, 4.0, 5.0][:n],
-        "count": list(range(-3, n - 3)),
-    })
+    return pd.DataFrame(
+        {
+            "name": HOSTILE,
+            "mixed": ["plain", -4, 2.5, None, "=1", "-1", "ok"],  # object column: numbers and text
+            "price": [-2.5, 0.0, 1.25, -1e6, 3.0, 4.0, 5.0][:n],
+            "count": list(range(-3, n - 3)),
+        }
+    )
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -43,9 +45,10 @@ def test_csv_text_is_quoted_and_numbers_stay_numbers():
     assert [r[1] for r in rows[1:]] == ["plain", "-4", "2.5", "", "'=1", "'-1", "ok"]
     assert "-2.5," in text and "-1000000.0," in text  # numbers written bare: a spreadsheet reads them as numbers
     for h in HOSTILE:  # quoted as a whole: a ';' list separator cannot split it into a new cell
-        assert '"\'' + h.replace('"', '""') + '"' in text
-    assert not any(field.startswith(spreadsheet_safety.FORMULA_STARTS) for row in rows for field in row
-                   if not _is_number(field))
+        assert "\"'" + h.replace('"', '""') + '"' in text
+    assert not any(
+        field.startswith(spreadsheet_safety.FORMULA_STARTS) for row in rows for field in row if not _is_number(field)
+    )
 
 
 def test_xlsx_has_no_formula_and_numbers_stay_numeric():

@@ -19,11 +19,27 @@ def strict_loads(text: str):
 
 
 def test_non_finite_numbers_become_null_at_any_depth():
-    value = {"a": float("nan"), "b": [1.5, float("inf"), {"c": -float("inf")}],
-             "d": (np.float32("nan"), np.float64(2.5)), "e": np.nan, "f": 3, "g": True, "h": None, "i": "NaN"}
+    value = {
+        "a": float("nan"),
+        "b": [1.5, float("inf"), {"c": -float("inf")}],
+        "d": (np.float32("nan"), np.float64(2.5)),
+        "e": np.nan,
+        "f": 3,
+        "g": True,
+        "h": None,
+        "i": "NaN",
+    }
     out = strict_loads(strict_json.dumps(value))
-    assert out == {"a": None, "b": [1.5, None, {"c": None}], "d": [None, 2.5], "e": None, "f": 3, "g": True,
-                   "h": None, "i": "NaN"}
+    assert out == {
+        "a": None,
+        "b": [1.5, None, {"c": None}],
+        "d": [None, 2.5],
+        "e": None,
+        "f": 3,
+        "g": True,
+        "h": None,
+        "i": "NaN",
+    }
 
 
 def test_what_default_returns_is_made_finite_too():
@@ -31,8 +47,10 @@ def test_what_default_returns_is_made_finite_too():
         def __init__(self, value):
             self.value = value
 
-    text = strict_json.dumps({"r": Reading(float("nan")), "day": date(2024, 1, 2)},
-                             default=lambda o: o.isoformat() if isinstance(o, date) else {"value": o.value})
+    text = strict_json.dumps(
+        {"r": Reading(float("nan")), "day": date(2024, 1, 2)},
+        default=lambda o: o.isoformat() if isinstance(o, date) else {"value": o.value},
+    )
     assert strict_loads(text) == {"r": {"value": None}, "day": "2024-01-02"}
 
 

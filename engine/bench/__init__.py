@@ -128,7 +128,11 @@ def bench_training() -> dict[str, float]:
 
 
 BENCHES: list[Callable[[], Mapping[str, float | str]]] = [
-    bench_ingest, bench_kpi, bench_training, bench_bundles, bench_pricing
+    bench_ingest,
+    bench_kpi,
+    bench_training,
+    bench_bundles,
+    bench_pricing,
 ]
 
 

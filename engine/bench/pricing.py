@@ -36,8 +36,10 @@ from engine.pricing.whatif import project_bundle
 
 log = logging.getLogger(__name__)
 
-MEASURED = ("warm what-if = one price change with the per-customer cache built (DuckDB aggregation + bands); "
-            "cold = first call incl. cache build; optimize = full optimize_price incl. reading parameters")
+MEASURED = (
+    "warm what-if = one price change with the per-customer cache built (DuckDB aggregation + bands); "
+    "cold = first call incl. cache build; optimize = full optimize_price incl. reading parameters"
+)
 
 
 def _timed(action) -> float:
@@ -75,8 +77,10 @@ def bench_pricing(customers: int = 1_000_000, repeat: int = 25) -> dict[str, flo
         optimize_default = statistics.median(_timed(lambda: optimize_price(con, "synthetic", items)) for _ in range(5))
         build = _timed(lambda: resample_population(con, "synthetic", "million", customers))
         cold_1m, warm_1m, warm_cpu_1m = _whatif(con, "million", items, parts, max(repeat // 2, 5))
-        optimize_1m = [(_timed(lambda: optimize_price(con, "million", items)),
-                        _cpu(lambda: optimize_price(con, "million", items))) for _ in range(2)]
+        optimize_1m = [
+            (_timed(lambda: optimize_price(con, "million", items)), _cpu(lambda: optimize_price(con, "million", items)))
+            for _ in range(2)
+        ]
         con.close()
     return {
         "whatif_ms_p50_default": round(1000 * warm, 1),
@@ -114,5 +118,8 @@ def bench_pricing_completejourney(repeat: int = 25) -> dict[str, float]:
         with B.model_cursor(con, "bench_cj") as (cur, _):
             rows = cur.execute("SELECT count(*) FROM model_trips").fetchall()[0][0]
         con.close()
-    return {"whatif_ms_p50_cj": round(1000 * warm, 1), "whatif_cpu_ms_p50_cj": round(1000 * warm_cpu, 1),
-            "whatif_cj_rows": int(rows)}
+    return {
+        "whatif_ms_p50_cj": round(1000 * warm, 1),
+        "whatif_cpu_ms_p50_cj": round(1000 * warm_cpu, 1),
+        "whatif_cj_rows": int(rows),
+    }

@@ -32,10 +32,10 @@ import pandas as pd
 
 from engine import store
 from engine.bundles import complementarity, copurchase, itemsets, margin
-from engine.cache import LruCache
 from engine.bundles.complementarity import Complementarity, latest_run, load_complementarity
 from engine.bundles.copurchase import BasketItems, Segment
 from engine.bundles.evidence import BundleCandidate, build_candidate, enough_customers, evidence_of, item_columns
+from engine.cache import LruCache
 from engine.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -51,16 +51,16 @@ class BundleQuery:
     level: str = "product"
     size: int = 2
     top: int = 20
-    min_support: float = 0.001     # share of baskets; 0.001 of the Complete Journey is 141 baskets
-    min_baskets: int = 10          # and never fewer baskets than this, however small the dataset
+    min_support: float = 0.001  # share of baskets; 0.001 of the Complete Journey is 141 baskets
+    min_baskets: int = 10  # and never fewer baskets than this, however small the dataset
     segment: Segment | None = None
     department: str | None = None
     category: str | None = None
     search: str | None = None
     across_categories: bool = False  # only bundles whose items are all in different categories
     rank_by: str = "default"
-    seed_pairs: int = 100          # triples extend this many strongest pairs (cost grows with it)
-    margin_pool: int = 20          # candidates priced by the optimizer (~0.07 s each); 0: none
+    seed_pairs: int = 100  # triples extend this many strongest pairs (cost grows with it)
+    margin_pool: int = 20  # candidates priced by the optimizer (~0.07 s each); 0: none
 
     def __post_init__(self) -> None:
         copurchase.check_level(self.level)
@@ -81,12 +81,12 @@ class BundleResult:
 
     dataset: str
     query: BundleQuery
-    baskets: int                       # N: baskets in the universe (the segment's, if any)
-    min_count: int                     # the basket count both minimum filters amount to
-    ranked_by: str                     # the ranking actually used (see the module docstring)
-    complementarity_run: str | None    # model run the complementarity comes from
-    considered: int                    # candidates passing every filter, before the top-N cut
-    suppressed: int                    # better-ranked ones left out: too few customers bought them together
+    baskets: int  # N: baskets in the universe (the segment's, if any)
+    min_count: int  # the basket count both minimum filters amount to
+    ranked_by: str  # the ranking actually used (see the module docstring)
+    complementarity_run: str | None  # model run the complementarity comes from
+    considered: int  # candidates passing every filter, before the top-N cut
+    suppressed: int  # better-ranked ones left out: too few customers bought them together
     candidates: tuple[BundleCandidate, ...]
     seconds: float
 
@@ -132,7 +132,7 @@ def find_bundles(con: duckdb.DuckDBPyConnection, dataset: str, query: BundleQuer
         if any(value is not None for value in margins.values()):
             ranked_by = "margin"
             by_margin = _rank(pool.assign(margin=[margins[items] for items in pool["items"]]), "margin")
-            ranked = pd.concat([by_margin.drop(columns="margin"), ranked.iloc[len(pool):]])
+            ranked = pd.concat([by_margin.drop(columns="margin"), ranked.iloc[len(pool) :]])
     top, customers, suppressed = enough_customers(con, encoded, ranked, query.top)
     if _can_price(query):  # the optimizer prices the first margin_pool candidates shown; the rest show none
         for items in top["items"].head(query.margin_pool):
@@ -142,8 +142,16 @@ def find_bundles(con: duckdb.DuckDBPyConnection, dataset: str, query: BundleQuer
     seconds = time.perf_counter() - start
     log.info("bundles %s %s: %d considered, ranked by %s in %.3f s", dataset, query, len(table), ranked_by, seconds)
     return BundleResult(
-        dataset, query, encoded.baskets, threshold, ranked_by,
-        model.run.run_id if model else None, len(table), suppressed, candidates, seconds,
+        dataset,
+        query,
+        encoded.baskets,
+        threshold,
+        ranked_by,
+        model.run.run_id if model else None,
+        len(table),
+        suppressed,
+        candidates,
+        seconds,
     )
 
 
@@ -187,9 +195,9 @@ def _filtered(encoded: BasketItems, sets: pd.DataFrame, model: Complementarity |
 def _metrics(encoded: BasketItems, sets: pd.DataFrame, model: Complementarity | None) -> pd.DataFrame:
     """Add the ranking metrics to item sets given as key columns k1, k2[, k3] and ``together``."""
     columns = [c for c in ("k1", "k2", "k3") if c in sets.columns]
-    n_item = encoded.item_baskets().astype(float)                             # (I + 1,)
+    n_item = encoded.item_baskets().astype(float)  # (I + 1,)
     n = float(encoded.baskets)
-    together = sets["together"].to_numpy(dtype=float)                         # (C,)
+    together = sets["together"].to_numpy(dtype=float)  # (C,)
     item_counts = np.stack([n_item[sets[c].to_numpy()] for c in columns], 1)  # (C, s)
     ids = encoded.items["item"].to_numpy()
     out = sets.assign(
@@ -198,11 +206,9 @@ def _metrics(encoded: BasketItems, sets: pd.DataFrame, model: Complementarity | 
         confidence=(together[:, None] / item_counts).max(axis=1),
     )
     out["score"] = out["lift"] * np.log1p(together)
-    id_columns = np.stack([ids[sets[c].to_numpy() - 1] for c in columns], 1)   # (C, s)
+    id_columns = np.stack([ids[sets[c].to_numpy() - 1] for c in columns], 1)  # (C, s)
     out["items"] = [tuple(row) for row in id_columns] if len(sets) else []
-    out["complementarity"] = [
-        _nan_if_none(model.of_bundle(items)) if model else np.nan for items in out["items"]
-    ]
+    out["complementarity"] = [_nan_if_none(model.of_bundle(items)) if model else np.nan for items in out["items"]]
     return out
 
 
@@ -218,15 +224,19 @@ def _matches(encoded: BasketItems, table: pd.DataFrame, query: BundleQuery) -> n
         tests.append(items["category"].to_numpy() == query.category)
     if query.search and query.search.strip():
         needle = query.search.strip().lower()
-        tests.append((items["name"].str.lower().str.contains(needle, regex=False)
-                      | items["item"].str.lower().str.contains(needle, regex=False)).to_numpy())
+        tests.append(
+            (
+                items["name"].str.lower().str.contains(needle, regex=False)
+                | items["item"].str.lower().str.contains(needle, regex=False)
+            ).to_numpy()
+        )
     columns = [c for c in ("k1", "k2", "k3") if c in table.columns]
     for by_item in tests:
-        by_key = np.concatenate([[False], by_item])                           # (I + 1,)
+        by_key = np.concatenate([[False], by_item])  # (I + 1,)
         keep &= np.any(np.stack([by_key[table[c].to_numpy()] for c in columns], 1), axis=1)
     if query.across_categories and len(table):
-        category = encoded.column("category")                                 # (I + 1,)
-        cats = [category[table[c].to_numpy()] for c in columns]               # s x (C,)
+        category = encoded.column("category")  # (I + 1,)
+        cats = [category[table[c].to_numpy()] for c in columns]  # s x (C,)
         for x, y in ((0, 1), (0, 2), (1, 2))[: 1 if len(columns) == 2 else 3]:
             keep &= cats[x] != cats[y]
     return keep
@@ -247,8 +257,12 @@ def _rank(table: pd.DataFrame, by: str) -> pd.DataFrame:
     finds no discount that pays, every margin is 0 and the fallback decides.
     """
     primary = pd.to_numeric(table[by], errors="coerce").astype(float)
-    ordered = table.assign(_missing=primary.isna(), _primary=primary.fillna(0.0), _ids=table["items"].map(str),
-                           _order=np.arange(len(table)))
+    ordered = table.assign(
+        _missing=primary.isna(),
+        _primary=primary.fillna(0.0),
+        _ids=table["items"].map(str),
+        _order=np.arange(len(table)),
+    )
     if by == "margin":
         ordered = ordered.sort_values(["_missing", "_primary", "_order"], ascending=[True, False, True])
     else:

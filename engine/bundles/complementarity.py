@@ -46,7 +46,7 @@ class ModelRun:
     """Which run complementarity comes from."""
 
     run_id: str
-    kind: str          # 'trained' | 'truth'
+    kind: str  # 'trained' | 'truth'
     created_at: str
 
 
@@ -60,8 +60,8 @@ class Complementarity:
 
     run: ModelRun
     item_ids: tuple[str, ...]
-    alpha: np.ndarray          # (I, K)
-    rho: np.ndarray            # (I, K)
+    alpha: np.ndarray  # (I, K)
+    rho: np.ndarray  # (I, K)
     pairs: dict[frozenset[str], float]
     _row: dict[str, int] = field(init=False, repr=False)
 
@@ -122,7 +122,7 @@ def _load(con: duckdb.DuckDBPyConnection, dataset: str, run: ModelRun) -> Comple
         pair_rows = cur.execute(RUN_PAIRS, {"run_id": run.run_id}).fetchall()
     dim = len(items[0][1]) if items else 0
     alpha = np.array([row[1] for row in items], dtype=np.float64).reshape(len(items), dim)  # (I, K)
-    rho = np.array([row[2] for row in items], dtype=np.float64).reshape(len(items), dim)    # (I, K)
+    rho = np.array([row[2] for row in items], dtype=np.float64).reshape(len(items), dim)  # (I, K)
     pairs: dict[frozenset[str], list[float]] = {}
     for a, b, coupling in pair_rows:
         pairs.setdefault(frozenset((a, b)), []).append(float(coupling))

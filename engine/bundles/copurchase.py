@@ -114,6 +114,7 @@ SELECT DISTINCT least(a, d) AS i, a + c + d - least(a, d) - greatest(c, d) AS j,
 FROM extended
 """
 
+
 @dataclass(frozen=True)
 class Segment:
     """Customers whose attribute ``attribute`` (for example ``income_band``) equals ``value``."""
@@ -167,7 +168,7 @@ class BasketItems:
             return cur.execute(sql, params or {}).df()
 
 
-_BASKET_ITEMS = LruCache(4)    # ~17 MB each on the full Complete Journey at product level
+_BASKET_ITEMS = LruCache(4)  # ~17 MB each on the full Complete Journey at product level
 _COUNTS = LruCache(32)
 
 

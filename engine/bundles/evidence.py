@@ -74,7 +74,6 @@ class BundleCandidate:
         }
 
 
-
 def subset_counts(n_item: np.ndarray, keys: list[int], together: int, pairs: dict) -> dict[frozenset[int], int]:
     """n(T) for the subsets of a candidate that its evidence needs (single items, sub-pairs, itself)."""
     counts = {frozenset([k]): int(n_item[k]) for k in keys}
@@ -176,7 +175,15 @@ def evidence_of(
     n_item, meta = encoded.item_baskets(), item_columns(encoded)
     rows = zip(keys, top["together"], top["items"], together_customers, shared, strict=True)
     return tuple(
-        build_candidate(encoded, meta, k, subset_counts(n_item, k, int(together), pair_lookup), model, buyers,
-                        customers, margins.get(items))
+        build_candidate(
+            encoded,
+            meta,
+            k,
+            subset_counts(n_item, k, int(together), pair_lookup),
+            model,
+            buyers,
+            customers,
+            margins.get(items),
+        )
         for k, together, items, buyers, customers in rows
     )

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import duckdb
 import pandas as pd
 
-from engine.cache import LruCache
 from engine.bundles.copurchase import BasketItems
+from engine.cache import LruCache
 
 # Baskets by which of the wanted items they hold (bit p set: holds keys[p]); any subset's count
 # is the sum over the masks that contain it.

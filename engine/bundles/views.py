@@ -46,7 +46,7 @@ class PairMatrix:
     metric: str
     items: tuple[str, ...]
     labels: tuple[str, ...]
-    values: tuple[tuple[float, ...], ...]   # (I, I)
+    values: tuple[tuple[float, ...], ...]  # (I, I)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.values), index=list(self.labels), columns=list(self.labels))
@@ -70,8 +70,19 @@ def candidates_frame(result: BundleResult) -> pd.DataFrame:
         }
         for rank, c in enumerate(result.candidates, start=1)
     ]
-    columns = ["rank", "bundle", "items", "margin", "complementarity", "lift", "support",
-               "together baskets", "customers together", "shared customers", "confidence"]
+    columns = [
+        "rank",
+        "bundle",
+        "items",
+        "margin",
+        "complementarity",
+        "lift",
+        "support",
+        "together baskets",
+        "customers together",
+        "shared customers",
+        "confidence",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -103,7 +114,8 @@ def pair_matrix(
         }
         values = [
             [
-                math.nan if a == b or frozenset((a, b)) not in by_pair
+                math.nan
+                if a == b or frozenset((a, b)) not in by_pair
                 else by_pair[frozenset((a, b))] * encoded.baskets / (n_item[a] * n_item[b])
                 for b in keys
             ]
@@ -111,11 +123,13 @@ def pair_matrix(
         ]
     else:
         model = load_complementarity(con, result.dataset, query.level)
-        values = [
-            [math.nan if a == b or model is None else _nan(model.coupling(a, b)) for b in chosen] for a in chosen
-        ]
-    return PairMatrix(metric, tuple(chosen), _unique_labels(meta["name"].tolist(), chosen),
-                      tuple(tuple(float(v) for v in row) for row in values))
+        values = [[math.nan if a == b or model is None else _nan(model.coupling(a, b)) for b in chosen] for a in chosen]
+    return PairMatrix(
+        metric,
+        tuple(chosen),
+        _unique_labels(meta["name"].tolist(), chosen),
+        tuple(tuple(float(v) for v in row) for row in values),
+    )
 
 
 def filter_options(con: duckdb.DuckDBPyConnection, dataset: str, department: str | None = None) -> FilterOptions:
@@ -133,8 +147,10 @@ def builder_items(
     encoded = copurchase.basket_items(con, dataset, level, segment)
     items = encoded.items[encoded.items["baskets"] > 0].sort_values(["baskets", "item"], ascending=[False, True])
     items = items.head(limit)
-    labels = [name if level == "category" else f"{short(name, 40)} ({item})"
-              for name, item in zip(items["name"], items["item"], strict=True)]
+    labels = [
+        name if level == "category" else f"{short(name, 40)} ({item})"
+        for name, item in zip(items["name"], items["item"], strict=True)
+    ]
     return pd.DataFrame({"item": items["item"].tolist(), "label": labels, "baskets": items["baskets"].tolist()})
 
 

@@ -54,8 +54,8 @@ def bundles(
         RankBy.default
     ),
     margin_pool: Annotated[
-        int, typer.Option("--margin-pool", help="Candidates the pricing optimizer prices (the rest show no margin).",
-                          min=0)
+        int,
+        typer.Option("--margin-pool", help="Candidates the pricing optimizer prices (the rest show no margin).", min=0),
     ] = 20,
     db: DbOption = DEFAULT_DB,
     as_json: JsonOption = False,

@@ -11,7 +11,9 @@ from engine.cli import DbOption, JsonOption, app, emit, open_store
 from engine.sources import completejourney, synthetic
 from engine.store import DEFAULT_DB
 
-ingest_app = typer.Typer(help="Ingest a dataset (replaces a dataset of the same name atomically).", no_args_is_help=True)
+ingest_app = typer.Typer(
+    help="Ingest a dataset (replaces a dataset of the same name atomically).", no_args_is_help=True
+)
 app.add_typer(ingest_app, name="ingest")
 
 NameOption = Annotated[str, typer.Option("--name", help="Dataset name: lower-case letters, digits, '_'.")]

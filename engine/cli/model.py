@@ -26,7 +26,9 @@ OptionalDataset = Annotated[str | None, typer.Option("--dataset", help="Dataset 
 RunDirOption = Annotated[
     Path | None, typer.Option("--run-dir", help="Train an already prepared run folder only (no database access).")
 ]
-ProgressOption = Annotated[str, typer.Option("--progress", help="'jsonl': one JSON progress line per step group on stdout.")]
+ProgressOption = Annotated[
+    str, typer.Option("--progress", help="'jsonl': one JSON progress line per step group on stdout.")
+]
 
 
 class FitOptions(TypedDict):
@@ -53,7 +55,9 @@ def train(
     num_nodes: Annotated[int, typer.Option("--num-nodes")] = 1,
     strategy: Annotated[str, typer.Option("--strategy", help="auto | ddp | ...")] = "auto",
     progress: ProgressOption = "none",
-    ensemble: Annotated[int, typer.Option("--ensemble", help="Fit N runs (seeds seed..seed+N-1) as one ensemble for uncertainty bands.")] = 1,
+    ensemble: Annotated[
+        int, typer.Option("--ensemble", help="Fit N runs (seeds seed..seed+N-1) as one ensemble for uncertainty bands.")
+    ] = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Train the choice model: prepare features, fit with Lightning, evaluate, register the run."""
@@ -63,10 +67,15 @@ def train(
     if progress not in ("none", "jsonl"):
         raise ModelError(f"--progress must be 'none' or 'jsonl'; found {progress!r}")
     if (dataset is None) == (run_dir is None):
-        raise ModelError("give either --dataset NAME (prepare, train, register) or --run-dir DIR (train a prepared run)")
+        raise ModelError(
+            "give either --dataset NAME (prepare, train, register) or --run-dir DIR (train a prepared run)"
+        )
     stream = sys.stdout if progress == "jsonl" else None
     fit_options: FitOptions = {
-        "accelerator": accelerator, "devices": devices, "num_nodes": num_nodes, "strategy": strategy
+        "accelerator": accelerator,
+        "devices": devices,
+        "num_nodes": num_nodes,
+        "strategy": strategy,
     }
     if run_dir is not None:
         result = fit_run(run_dir.resolve(), stream=stream, **fit_options)
@@ -104,7 +113,9 @@ def _train_one(con, dataset: str, config, db: Path, stream, fit_options: FitOpti
             command += ["--" + option.replace("_", "-"), str(value)]
         completed = subprocess.run(command, stdout=None if stream else subprocess.DEVNULL, env=os.environ.copy())
         if completed.returncode != 0:
-            raise ModelError(f"multi-process training of run {folder.name} failed (exit {completed.returncode}); see its messages above")
+            raise ModelError(
+                f"multi-process training of run {folder.name} failed (exit {completed.returncode}); see its messages above"
+            )
         result = result_from_folder(folder)
     else:
         fitted = fit_run(folder, stream=stream, **fit_options)
@@ -159,8 +170,14 @@ def runs(
     from engine.model.runs import list_runs  # deferred: imports torch
 
     rows = [
-        {"run_id": r.run_id, "kind": r.kind, "level": r.level, "created_at": r.created_at, "device": r.device,
-         "seconds": r.seconds}
+        {
+            "run_id": r.run_id,
+            "kind": r.kind,
+            "level": r.level,
+            "created_at": r.created_at,
+            "device": r.device,
+            "seconds": r.seconds,
+        }
         for r in list_runs(open_store(db, read_only=True), check_dataset_name(dataset))
     ]
     emit({"dataset": dataset, "runs": rows}, as_json)

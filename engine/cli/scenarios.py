@@ -36,7 +36,9 @@ def save(
     dataset: DatasetOption,
     name: NameOption,
     items: Annotated[str, typer.Option("--items", help="Item ids of the bundle, comma-separated (2 to 4).")],
-    price: Annotated[float | None, typer.Option("--price", help="Bundle price (omit, or --optimize, to save the optimized price).")] = None,
+    price: Annotated[
+        float | None, typer.Option("--price", help="Bundle price (omit, or --optimize, to save the optimized price).")
+    ] = None,
     optimize: Annotated[bool, typer.Option("--optimize", help="Save the optimizer's recommended price.")] = False,
     segment: Annotated[str | None, typer.Option("--segment", help="ATTRIBUTE or ATTRIBUTE=VALUE.")] = None,
     notes: Annotated[str, typer.Option("--notes", help="Free text kept with the scenario.")] = "",

@@ -102,7 +102,6 @@ def _week_item_sums(
     for start in range(0, len(by_customer), CHUNK_TRIPS):
         chunk = np.sort(by_customer[start : start + CHUNK_TRIPS])  # (B,) sorted for basket_matrix
         trips = torch.from_numpy(chunk)  # (B,)
-        B = len(trips)
         week = tensors.trip_week[trips]  # (B,)
         row = local[week]  # (B,) row among the held-out weeks
         customer = tensors.trip_customer[trips]  # (B,)
@@ -110,7 +109,8 @@ def _week_item_sums(
         unique, inverse = torch.unique(customer, return_inverse=True)  # (U,), (B,)
         first_trip = torch.zeros(len(unique), dtype=torch.int64).scatter_(0, inverse, trips)  # (U,) any trip
         habit = tensors.habit(
-            unique.repeat_interleave(I), torch.arange(I).repeat(len(unique)),
+            unique.repeat_interleave(I),
+            torch.arange(I).repeat(len(unique)),
             tensors.trip_habit_number[first_trip].repeat_interleave(I),
         ).reshape(len(unique), I)[inverse]  # (B, I)
         price = tensors.price[week]  # (B, I)

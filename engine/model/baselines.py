@@ -81,7 +81,7 @@ class PersonalFrequencyBaseline:
 
     def _validation_nll(self, data: PreparedData, trips: np.ndarray, strength: float) -> float:
         # full-catalog binary NLL of the validation trips (a few hundred trips suffice)
-        trips = trips[: 2000]
+        trips = trips[:2000]
         customer = np.repeat(data.trip_customer[trips], self.n_items)
         item = np.tile(np.arange(self.n_items), len(trips))
         line_trip, line_item = trip_lines(data, trips)

@@ -52,8 +52,15 @@ class TripTensors:
     def habit(self, customer: torch.Tensor, item: torch.Tensor, trip_number: torch.Tensor) -> torch.Tensor:
         """habit(h,i) before trip ``trip_number``, rows (N,)."""
         return habit_lookup(
-            self.habit_code, self.habit_trip, self.habit_value, self.habit_stride, self.base_rate, self.decay,
-            customer, item, trip_number,
+            self.habit_code,
+            self.habit_trip,
+            self.habit_value,
+            self.habit_stride,
+            self.base_rate,
+            self.decay,
+            customer,
+            item,
+            trip_number,
         )
 
     def baskets(self, trips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -80,9 +87,7 @@ class TripTensors:
         n_basket = len(basket_item)
         in_basket = torch.zeros(len(item), device=self.device)  # (N,)
         in_basket[:n_basket] = 1.0
-        weight = torch.cat(
-            [torch.ones(n_basket, device=self.device), (~hit).float() * (I / negatives)]
-        )  # (N,)
+        weight = torch.cat([torch.ones(n_basket, device=self.device), (~hit).float() * (I / negatives)])  # (N,)
         week = self.trip_week[trips][row]  # (N,)
         customer = self.trip_customer[trips]  # (B,)
         return ChoiceBatch(

@@ -71,15 +71,15 @@ def _pair_codes(items: np.ndarray, starts: np.ndarray, ends: np.ndarray, n_items
     for size in np.unique(ends - starts):
         if size < 2:
             continue
-        first = starts[(ends - starts) == size]                      # (B_s,) baskets of this size
-        a, b = np.triu_indices(size, 1)                              # (Q,) pairs of positions
+        first = starts[(ends - starts) == size]  # (B_s,) baskets of this size
+        a, b = np.triu_indices(size, 1)  # (Q,) pairs of positions
         out.append((items[first[:, None] + a] * n_items + items[first[:, None] + b]).ravel())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def pair_counts(data: PreparedData, trips: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """(P,) trips among ``trips`` whose basket holds both items of each pair."""
-    bought = basket_matrix(data, trips)                            # (T, I) bool
+    bought = basket_matrix(data, trips)  # (T, I) bool
     return (bought[:, pairs[:, 0]] & bought[:, pairs[:, 1]]).sum(axis=0)
 
 
@@ -99,28 +99,30 @@ def calibration(network: ChoiceNetwork, data: PreparedData, config: ModelConfig)
     if len(holdout) == 0:
         return {}
     window = np.flatnonzero(data.trip_split != SPLIT_HOLDOUT)
-    pairs = top_pairs(data, window, TOP_PAIRS)                                   # (P, 2)
-    holdout_weeks = np.unique(data.trip_week[holdout])                            # (W_h,)
-    week_of = np.searchsorted(holdout_weeks, data.trip_week[holdout])             # (T_h,)
-    trips_hw = np.zeros((data.n_customers, len(holdout_weeks)))                   # (H, W_h) held-out trips
+    pairs = top_pairs(data, window, TOP_PAIRS)  # (P, 2)
+    holdout_weeks = np.unique(data.trip_week[holdout])  # (W_h,)
+    week_of = np.searchsorted(holdout_weeks, data.trip_week[holdout])  # (T_h,)
+    trips_hw = np.zeros((data.n_customers, len(holdout_weeks)))  # (H, W_h) held-out trips
     np.add.at(trips_hw, (data.trip_customer[holdout], week_of), 1.0)
 
-    bought = basket_matrix(data, holdout)                                         # (T_h, I)
+    bought = basket_matrix(data, holdout)  # (T_h, I)
     observed_item_week = np.zeros((len(holdout_weeks), data.n_items))
     np.add.at(observed_item_week, week_of, bought.astype(np.float64))
     observed_pairs = (bought[:, pairs[:, 0]] & bought[:, pairs[:, 1]]).sum(axis=0).astype(np.float64)
 
     model_item_week, model_pairs = _model_predictions(network, data, config, trips_hw, pairs)
     base_item_week, base_pairs = _baseline_predictions(data, trips_hw, pairs)
-    observed_items = observed_item_week.sum(axis=0)                               # (I,)
+    observed_items = observed_item_week.sum(axis=0)  # (I,)
     frequent = observed_items >= MIN_ITEM_PURCHASES
     out: dict = {
         "holdout_trips": int(len(holdout)),
         "items_compared": int(frequent.sum()),
         "pairs_compared": int(len(pairs)),
     }
-    for name, item_week, pair_rate in (("model", model_item_week, model_pairs),
-                                       ("personal_frequency", base_item_week, base_pairs)):
+    for name, item_week, pair_rate in (
+        ("model", model_item_week, model_pairs),
+        ("personal_frequency", base_item_week, base_pairs),
+    ):
         items = item_week.sum(axis=0)
         out[name] = {
             "total_ratio": float(items.sum() / max(observed_items.sum(), 1e-12)),
@@ -131,18 +133,35 @@ def calibration(network: ChoiceNetwork, data: PreparedData, config: ModelConfig)
     week_numbers = data.weeks[holdout_weeks]
     out["weeks"] = [
         {"week": int(w), "observed": float(o), "model": float(m), "personal_frequency": float(b)}
-        for w, o, m, b in zip(week_numbers, observed_item_week.sum(axis=1), model_item_week.sum(axis=1),
-                              base_item_week.sum(axis=1), strict=True)
+        for w, o, m, b in zip(
+            week_numbers,
+            observed_item_week.sum(axis=1),
+            model_item_week.sum(axis=1),
+            base_item_week.sum(axis=1),
+            strict=True,
+        )
     ]
     ids, names = data.items["item_id"].to_numpy(), data.items["name"].to_numpy()
     model_items = model_item_week.sum(axis=0)
     out["items"] = [
-        {"item_id": str(ids[i]), "name": str(names[i]), "observed": float(observed_items[i]), "model": float(model_items[i])}
+        {
+            "item_id": str(ids[i]),
+            "name": str(names[i]),
+            "observed": float(observed_items[i]),
+            "model": float(model_items[i]),
+        }
         for i in np.flatnonzero(frequent)
     ]
     out["pairs"] = [
-        {"item_a": str(ids[a]), "item_b": str(ids[b]), "name_a": str(names[a]), "name_b": str(names[b]),
-         "observed": float(o), "model": float(m), "personal_frequency": float(f)}
+        {
+            "item_a": str(ids[a]),
+            "item_b": str(ids[b]),
+            "name_a": str(names[a]),
+            "name_b": str(names[b]),
+            "observed": float(o),
+            "model": float(m),
+            "personal_frequency": float(f),
+        }
         for (a, b), o, m, f in zip(pairs, observed_pairs, model_pairs, base_pairs, strict=True)
     ]
     return out
@@ -153,26 +172,26 @@ def _model_predictions(
     network: ChoiceNetwork, data: PreparedData, config: ModelConfig, trips_hw: np.ndarray, pairs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predicted item-week purchases (W_h, I) and pair purchases (P,) over the held-out weeks."""
-    replayed = replayed_trip_indices(data, config.replay_trips)                   # (R,)
+    replayed = replayed_trip_indices(data, config.replay_trips)  # (R,)
     customer = data.trip_customer[replayed]
-    n_replayed = np.bincount(customer, minlength=data.n_customers)                # (H,)
+    n_replayed = np.bincount(customer, minlength=data.n_customers)  # (H,)
     # customers who shop in the held-out weeks with no trip to replay get one empty-basket trip
     lonely = np.flatnonzero((n_replayed == 0) & (trips_hw.sum(axis=1) > 0))
-    rows_customer = np.concatenate([customer, lonely])                            # (R',)
-    rows_trip = np.concatenate([replayed, np.full(len(lonely), -1)])              # -1: empty basket
+    rows_customer = np.concatenate([customer, lonely])  # (R',)
+    rows_trip = np.concatenate([replayed, np.full(len(lonely), -1)])  # -1: empty basket
     weight = trips_hw[rows_customer] / np.maximum(n_replayed[rows_customer], 1)[:, None]  # (R', W_h)
     utilities, basket = trip_utilities(network, data, config, rows_customer, rows_trip)  # (R', I) twice
     utilities += torch.from_numpy(
         recent_level(utilities[: len(replayed)], basket[: len(replayed)], config.recent_level_prior)
-    ).float()                                                                     # the exported lambda
+    ).float()  # the exported lambda
     a, b = torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1])
-    coupling_ab = network.coupling(a, b).detach()[None, :]                       # (1, P) c_ab
-    x_a = utilities[:, a] - basket[:, b].float() * coupling_ab                   # (R', P) a without b in context
+    coupling_ab = network.coupling(a, b).detach()[None, :]  # (1, P) c_ab
+    x_a = utilities[:, a] - basket[:, b].float() * coupling_ab  # (R', P) a without b in context
     x_b = utilities[:, b] - basket[:, a].float() * coupling_ab
     both = x_a + x_b + coupling_ab
     log_norm = torch.logsumexp(torch.stack([torch.zeros_like(both), x_a, x_b, both]), dim=0)  # (R', P)
-    w = torch.from_numpy(weight).float()                                          # (R', W_h)
-    item_week = (w.T @ torch.sigmoid(utilities)).double().numpy()                 # (W_h, I)
+    w = torch.from_numpy(weight).float()  # (R', W_h)
+    item_week = (w.T @ torch.sigmoid(utilities)).double().numpy()  # (W_h, I)
     pair_total = (w.sum(dim=1)[:, None] * torch.exp(both - log_norm)).sum(dim=0).double().numpy()  # (P,)
     return item_week, pair_total
 
@@ -182,14 +201,14 @@ def _baseline_predictions(data: PreparedData, trips_hw: np.ndarray, pairs: np.nd
     popularity = PopularityBaseline(data)
     personal = PersonalFrequencyBaseline(data, popularity)
     customers = np.flatnonzero(trips_hw.sum(axis=1) > 0)
-    rate = 1.0 / (1.0 + np.exp(-personal.catalog_logits(customers)))             # (H', I)
-    item_week = trips_hw[customers].T @ rate                                       # (W_h, I)
+    rate = 1.0 / (1.0 + np.exp(-personal.catalog_logits(customers)))  # (H', I)
+    item_week = trips_hw[customers].T @ rate  # (W_h, I)
     fit_trips = np.flatnonzero(data.trip_split == 0)
-    bought = basket_matrix(data, fit_trips)                                       # (T_f, I)
-    joint = bought[:, pairs[:, 0]] & bought[:, pairs[:, 1]]                       # (T_f, P)
-    global_rate = (joint.sum(axis=0) + 0.5) / (len(fit_trips) + 1.0)              # (P,)
+    bought = basket_matrix(data, fit_trips)  # (T_f, I)
+    joint = bought[:, pairs[:, 0]] & bought[:, pairs[:, 1]]  # (T_f, P)
+    global_rate = (joint.sum(axis=0) + 0.5) / (len(fit_trips) + 1.0)  # (P,)
     per_customer = np.zeros((data.n_customers, len(pairs)))
     np.add.at(per_customer, data.trip_customer[fit_trips], joint.astype(np.float64))
     s = personal.strength_
-    shrunk = (per_customer + s * global_rate) / (personal.trips_[:, None] + s)    # (H, P)
+    shrunk = (per_customer + s * global_rate) / (personal.trips_[:, None] + s)  # (H, P)
     return item_week, (trips_hw.sum(axis=1)[:, None] * shrunk).sum(axis=0)

@@ -97,7 +97,9 @@ class ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ModelError(f"unknown model settings {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+            raise ModelError(
+                f"unknown model settings {', '.join(unknown)}; expected some of {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
     def replace(self, **changes: Any) -> ModelConfig:

@@ -115,7 +115,8 @@ def _catalog_scores(network, tensors, data, holdout, popularity, personal) -> di
         unique, inverse = torch.unique(customer, return_inverse=True)  # (U,), (B,)
         first_trip = torch.zeros(len(unique), dtype=torch.int64).scatter_(0, inverse, trips)  # (U,) any trip
         habit = tensors.habit(
-            unique.repeat_interleave(I), torch.arange(I).repeat(len(unique)),
+            unique.repeat_interleave(I),
+            torch.arange(I).repeat(len(unique)),
             tensors.trip_habit_number[first_trip].repeat_interleave(I),
         ).reshape(len(unique), I)[inverse]  # (B, I)
         inputs = (customer, tensors.season[week], habit, tensors.price[week], tensors.promo[week])
@@ -127,7 +128,9 @@ def _catalog_scores(network, tensors, data, holdout, popularity, personal) -> di
         blocked[torch.arange(len(basket_item)), basket_item] = False
         nonempty = bought.any(dim=1)
         personal_catalog = torch.from_numpy(personal.catalog_logits(unique.numpy()))[inverse]  # (B, I)
-        popularity_catalog = torch.from_numpy(popularity.catalog_logits(unique.numpy()[:1]).copy()).expand(len(trips), -1)
+        popularity_catalog = torch.from_numpy(popularity.catalog_logits(unique.numpy()[:1]).copy()).expand(
+            len(trips), -1
+        )
         for name, loo_scores, rank_scores in (
             ("model", loo_utilities, no_basket),
             ("global_popularity", popularity_catalog[basket_row], popularity_catalog),
@@ -166,7 +169,11 @@ def _calibration(rows: dict[str, np.ndarray], data: PreparedData) -> list[dict]:
         if not mask.any():
             continue
         weight = rows["weight"][mask]
-        entry = {"discount": label, "rows": int(mask.sum()), "observed": float(np.average(rows["label"][mask], weights=weight))}
+        entry = {
+            "discount": label,
+            "rows": int(mask.sum()),
+            "observed": float(np.average(rows["label"][mask], weights=weight)),
+        }
         for name in SCORERS:
             entry[name] = float(np.average(1.0 / (1.0 + np.exp(-rows[name][mask])), weights=weight))
         table.append(entry)

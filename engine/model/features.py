@@ -238,7 +238,13 @@ def build_features(cur: duckdb.DuckDBPyConnection, config: ModelConfig) -> Prepa
     )
     log.info(
         "features: %d items, %d customers, %d trips, %d basket lines, weeks %d-%d (train to %d)",
-        len(item_ids), len(customers), len(trips), len(line_item), first_week, last_week, last_train_week,
+        len(item_ids),
+        len(customers),
+        len(trips),
+        len(line_item),
+        first_week,
+        last_week,
+        last_train_week,
     )
     return data
 

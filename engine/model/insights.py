@@ -27,7 +27,10 @@ TOP_PAIRS = 15
 
 @torch.no_grad()
 def regular_utilities(
-    network: ChoiceNetwork, data: PreparedData, config: ModelConfig, customers: np.ndarray,
+    network: ChoiceNetwork,
+    data: PreparedData,
+    config: ModelConfig,
+    customers: np.ndarray,
     tensors: TripTensors | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """u(h,i) and b(h,i), both (B, I), at the regular price, average season and promotion,
@@ -73,8 +76,14 @@ def elasticities_by_segment(network: ChoiceNetwork, data: PreparedData, config: 
         e, w = group["e"].to_numpy()[order], group["w"].to_numpy()[order]
         cumulative = np.cumsum(w) / w.sum()
         q = {f"p{int(100 * x)}": float(e[min(np.searchsorted(cumulative, x), len(e) - 1)]) for x in QUANTILES}
-        table.append({"segment": str(segment), "customers": int(len(group) // data.n_items),
-                      "mean": float(np.average(e, weights=w)), **q})
+        table.append(
+            {
+                "segment": str(segment),
+                "customers": int(len(group) // data.n_items),
+                "mean": float(np.average(e, weights=w)),
+                **q,
+            }
+        )
     return table
 
 
@@ -106,9 +115,14 @@ def learned_pairs(network: ChoiceNetwork, data: PreparedData) -> dict[str, list[
     def describe(k: int) -> dict:
         i, j = upper[0][k], upper[1][k]
         lift = together[i, j] / max(share[i] * share[j], 1e-12)
-        return {"item_a": str(data.items["name"].iloc[i]), "item_b": str(data.items["name"].iloc[j]),
-                "item_a_id": str(data.items["item_id"].iloc[i]), "item_b_id": str(data.items["item_id"].iloc[j]),
-                "coupling": float(values[k]), "co_purchase_lift": float(lift)}
+        return {
+            "item_a": str(data.items["name"].iloc[i]),
+            "item_b": str(data.items["name"].iloc[j]),
+            "item_a_id": str(data.items["item_id"].iloc[i]),
+            "item_b_id": str(data.items["item_id"].iloc[j]),
+            "coupling": float(values[k]),
+            "co_purchase_lift": float(lift),
+        }
 
     return {
         "complements": [describe(k) for k in order[::-1][:TOP_PAIRS] if values[k] > 0],
@@ -137,7 +151,9 @@ def truth_recovery(
     items = item_pos.get_indexer(true_items["item_id"])  # learned positions of the true items
     customers = pd.Index(data.customers["customer_id"]).get_indexer(true_customers["customer_id"])
     _, beta_customer = network.customer_parameters(torch.from_numpy(customers))
-    learned_b = torch.nn.functional.softplus(beta_customer[:, None] + network.beta_item[torch.from_numpy(items)][None, :])
+    learned_b = torch.nn.functional.softplus(
+        beta_customer[:, None] + network.beta_item[torch.from_numpy(items)][None, :]
+    )
     true_beta = true_customers["beta_customer"].to_numpy()[:, None] + true_items["beta_item"].to_numpy()[None, :]
     true_b = np.logaddexp(0.0, true_beta)  # softplus
     rng = np.random.default_rng(0)
@@ -160,10 +176,13 @@ def truth_recovery(
     result["substitute_auc"] = metrics.auc(-learned_c[upper], true_c[upper] < 0)
     complements = true_c[upper] > 0
     if complements.any():
-        result["complement_strength_ratio"] = float(np.median(learned_c[upper][complements] / true_c[upper][complements]))
+        result["complement_strength_ratio"] = float(
+            np.median(learned_c[upper][complements] / true_c[upper][complements])
+        )
     ids = true_items["item_id"].to_numpy()
     result["complements"] = [  # the Model page's learned-vs-true chart
         {"item_a": str(ids[a]), "item_b": str(ids[b]), "true": float(true_c[a, b]), "learned": float(learned_c[a, b])}
-        for a, b in zip(*upper, strict=True) if true_c[a, b] > 0
+        for a, b in zip(*upper, strict=True)
+        if true_c[a, b] > 0
     ]
     return result

@@ -129,8 +129,18 @@ class TrainingJob:
     def _train_subprocess(self) -> bool:
         """Run the trainer; follow its progress lines. True when it finished and reported done."""
         assert self.run_dir is not None, "the run is prepared before it is trained"
-        command = [sys.executable, "-m", "engine", "train", "--run-dir", str(self.run_dir),
-                   "--progress", "jsonl", "--devices", "1"]  # never DDP from inside the app
+        command = [
+            sys.executable,
+            "-m",
+            "engine",
+            "train",
+            "--run-dir",
+            str(self.run_dir),
+            "--progress",
+            "jsonl",
+            "--devices",
+            "1",
+        ]  # never DDP from inside the app
         with open(self.run_dir / LOG_FILE, "w") as errors:
             self._process = subprocess.Popen(
                 command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, bufsize=1
@@ -155,9 +165,13 @@ class TrainingJob:
             self._update(device=event.get("device"), max_epochs=int(event.get("max_epochs") or 0))
         elif kind == "progress":
             self._update(
-                epoch=int(event["epoch"]), max_epochs=int(event["max_epochs"]), fraction=float(event["fraction"]),
-                loss=event.get("loss"), examples_per_s=float(event["examples_per_s"]),
-                elapsed_s=float(event["elapsed_s"]), eta_s=event.get("eta_s"),
+                epoch=int(event["epoch"]),
+                max_epochs=int(event["max_epochs"]),
+                fraction=float(event["fraction"]),
+                loss=event.get("loss"),
+                examples_per_s=float(event["examples_per_s"]),
+                elapsed_s=float(event["elapsed_s"]),
+                eta_s=event.get("eta_s"),
             )
         elif kind == "epoch":
             self._update(val_loss=event.get("val_loss"))

@@ -123,13 +123,25 @@ class TripDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> TripBatches:
         rank, world_size = self._shard()
         return TripBatches(
-            self._built_tensors(), self.data.trips_in(SPLIT_TRAIN), self.batch_trips, self.config.negatives,
-            seed=self.config.seed, shuffle=True, rank=rank, world_size=world_size,
+            self._built_tensors(),
+            self.data.trips_in(SPLIT_TRAIN),
+            self.batch_trips,
+            self.config.negatives,
+            seed=self.config.seed,
+            shuffle=True,
+            rank=rank,
+            world_size=world_size,
         )
 
     def val_dataloader(self) -> TripBatches:
         rank, world_size = self._shard()
         return TripBatches(
-            self._built_tensors(), self.data.trips_in(SPLIT_VAL), self.batch_trips, self.config.negatives,
-            seed=self.config.seed + VALIDATION_SEED_OFFSET, shuffle=False, rank=rank, world_size=world_size,
+            self._built_tensors(),
+            self.data.trips_in(SPLIT_VAL),
+            self.batch_trips,
+            self.config.negatives,
+            seed=self.config.seed + VALIDATION_SEED_OFFSET,
+            shuffle=False,
+            rank=rank,
+            world_size=world_size,
         )

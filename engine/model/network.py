@@ -104,7 +104,9 @@ class ChoiceNetwork(nn.Module):
         """theta_h (B, K) and beta_customer_h (B,) of the customers (B,)."""
         from_demographics = self.demographic_net(self.demographics.index_select(0, customer))  # (B, K + 1)
         theta = from_demographics[:, : self.latent_dim] + F.embedding(customer, self.preference_free)  # (B, K)
-        beta_customer = from_demographics[:, self.latent_dim] + self.beta_customer_free.index_select(0, customer)  # (B,)
+        beta_customer = from_demographics[:, self.latent_dim] + self.beta_customer_free.index_select(
+            0, customer
+        )  # (B,)
         return theta, beta_customer
 
     def price_sensitivity(self, beta_customer: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
@@ -123,6 +125,7 @@ class ChoiceNetwork(nn.Module):
         """Utility u(h,i,t) of every scored row, (N,)."""
         B, N = batch.customer.shape[0], batch.item.shape[0]
         assert batch.row.shape == (N,) and batch.price.shape == (N,), "scored rows must be aligned"
+        assert batch.season.shape[0] == B, "one season row per trip"
         theta, beta_customer = self.customer_parameters(batch.customer)  # (B, K), (B,)
         item_vectors = torch.cat([self.alpha, self.rho], dim=1)  # (I, 2K)
         basket_sums = F.embedding_bag(

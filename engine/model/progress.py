@@ -69,8 +69,12 @@ class TrainingMonitor(pl.Callback):
         self._total_steps = max(int(trainer.estimated_stepping_batches), 1)
         if trainer.is_global_zero:
             emit_event(
-                self.stream, "start", run_id=self.run_id, device=str(trainer.strategy.root_device),
-                max_epochs=trainer.max_epochs, steps_per_epoch=self._total_steps // max(trainer.max_epochs or 1, 1),
+                self.stream,
+                "start",
+                run_id=self.run_id,
+                device=str(trainer.strategy.root_device),
+                max_epochs=trainer.max_epochs,
+                steps_per_epoch=self._total_steps // max(trainer.max_epochs or 1, 1),
                 total_steps=self._total_steps,
             )
 
@@ -108,9 +112,17 @@ class TrainingMonitor(pl.Callback):
         elapsed = now - self._fit_start
         rate = self.examples / (self.train_seconds + (now - (self._epoch_start or now)) or 1e-9)
         emit_event(
-            self.stream, "progress", epoch=trainer.current_epoch + 1, max_epochs=trainer.max_epochs,
-            step=step, total_steps=total, fraction=min(step / total, 1.0), loss=self._loss,
-            examples_per_s=rate, elapsed_s=elapsed, eta_s=elapsed / max(step, 1) * (total - step),
+            self.stream,
+            "progress",
+            epoch=trainer.current_epoch + 1,
+            max_epochs=trainer.max_epochs,
+            step=step,
+            total_steps=total,
+            fraction=min(step / total, 1.0),
+            loss=self._loss,
+            examples_per_s=rate,
+            elapsed_s=elapsed,
+            eta_s=elapsed / max(step, 1) * (total - step),
         )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -43,24 +43,27 @@ def trip_utilities(
     network = network.eval().cpu()
     tensors = TripTensors(data, config.habit_decay)
     I = data.n_items
-    season = torch.from_numpy(data.season.mean(axis=0))                          # (S,)
-    promo = torch.from_numpy(data.promo.mean(axis=0))                            # (I, P)
-    price = torch.from_numpy(data.regular_price)                                 # (I,)
-    end_number = torch.from_numpy(data.end_habit_number())                       # (H,)
-    own = 2.0 * (network.alpha * network.rho).sum(-1)                            # (I,) c_ii
-    basket = basket_rows(data, trip)                                             # (R, I)
+    season = torch.from_numpy(data.season.mean(axis=0))  # (S,)
+    promo = torch.from_numpy(data.promo.mean(axis=0))  # (I, P)
+    price = torch.from_numpy(data.regular_price)  # (I,)
+    end_number = torch.from_numpy(data.end_habit_number())  # (H,)
+    own = 2.0 * (network.alpha * network.rho).sum(-1)  # (I,) c_ii
+    basket = basket_rows(data, trip)  # (R, I)
     u = torch.empty(len(customer), I)
     for start in range(0, len(customer), CHUNK):
         rows = slice(start, min(start + CHUNK, len(customer)))
-        cust = torch.from_numpy(customer[rows])                                  # (B,)
+        cust = torch.from_numpy(customer[rows])  # (B,)
         B = len(cust)
         sums = basket[rows].float() @ torch.cat([network.alpha, network.rho], dim=1)  # (B, 2K)
         habit = tensors.habit(
             cust.repeat_interleave(I), torch.arange(I).repeat(B), end_number[cust].repeat_interleave(I)
         ).reshape(B, I)
-        u[rows] = network.catalog_utility(
-            cust, season.expand(B, -1), habit, price.expand(B, -1), promo.expand(B, -1, -1), sums
-        ) - basket[rows].float() * own                                           # (B, I)
+        u[rows] = (
+            network.catalog_utility(
+                cust, season.expand(B, -1), habit, price.expand(B, -1), promo.expand(B, -1, -1), sums
+            )
+            - basket[rows].float() * own
+        )  # (B, I)
     return u, basket
 
 
@@ -68,10 +71,10 @@ def basket_rows(data: PreparedData, trip: np.ndarray) -> torch.Tensor:
     """(B, I) bool baskets of ``trip`` (B,) distinct trip indices, -1 for an empty basket."""
     basket = torch.zeros(len(trip), data.n_items, dtype=torch.bool)
     real = np.flatnonzero(trip >= 0)
-    order = real[np.argsort(trip[real])]                                         # rows by trip index
+    order = real[np.argsort(trip[real])]  # rows by trip index
     assert len(np.unique(trip[order])) == len(order), "each trip is replayed once"
-    line_trip, line_item = trip_lines(data, trip[order])                         # (L,), (L,)
-    row = order[np.searchsorted(trip[order], line_trip)]                         # (L,) the row of each line
+    line_trip, line_item = trip_lines(data, trip[order])  # (L,), (L,)
+    row = order[np.searchsorted(trip[order], line_trip)]  # (L,) the row of each line
     basket[torch.from_numpy(row), torch.from_numpy(line_item)] = True
     return basket
 
@@ -80,11 +83,11 @@ def recent_level(utilities: torch.Tensor, basket: torch.Tensor, prior: float) ->
     """delta (I,): the MAP offset that makes the predicted purchases of each item over the replayed
     trips (``utilities``, ``basket``: (R, I) from ``trip_utilities``) match the observed ones, under
     the prior N(0, prior^2). Newton steps on a concave objective."""
-    observed = basket.sum(dim=0).double()                                        # (I,)
+    observed = basket.sum(dim=0).double()  # (I,)
     precision = 1.0 / prior**2
     delta = torch.zeros(basket.shape[1], dtype=torch.float64)
     for _ in range(NEWTON_STEPS):  # maximize sum_t log-lik(u + delta) - delta^2 / (2 prior^2)
-        p = torch.sigmoid(utilities + delta.float())                             # (R, I)
+        p = torch.sigmoid(utilities + delta.float())  # (R, I)
         gradient = observed - p.sum(dim=0).double() - precision * delta
         curvature = (p * (1.0 - p)).sum(dim=0).double() + precision
         delta += gradient / curvature

@@ -15,7 +15,11 @@ METRIC_LABELS = {
     "auc": "AUC (higher is better)",
     "recall_at_10": "Recall@10 (higher is better)",
 }
-SCORER_LABELS = {"model": "Choice model", "global_popularity": "Global popularity", "personal_frequency": "Personal frequency"}
+SCORER_LABELS = {
+    "model": "Choice model",
+    "global_popularity": "Global popularity",
+    "personal_frequency": "Personal frequency",
+}
 
 
 @dataclass(frozen=True)
@@ -42,17 +46,23 @@ def model_report(run: RunInfo) -> ModelReport:
     m = run.metrics
     scores = {"model": m.get("model", {}), **m.get("baselines", {})}
     metrics = pd.DataFrame(
-        [{"scorer": SCORER_LABELS.get(name, name), **{k: values.get(k) for k in METRICS}} for name, values in scores.items()]
+        [
+            {"scorer": SCORER_LABELS.get(name, name), **{k: values.get(k) for k in METRICS}}
+            for name, values in scores.items()
+        ]
     )
     slice_rows = []
     for slice_name, content in m.get("slices", {}).items():
         for scorer, label in SCORER_LABELS.items():
             if scorer in content:
-                slice_rows.append({"slice": slice_name.replace("_", " "), "scorer": label, "rows": content["rows"],
-                                   **content[scorer]})
+                slice_rows.append(
+                    {"slice": slice_name.replace("_", " "), "scorer": label, "rows": content["rows"], **content[scorer]}
+                )
     calibration_rows = []
     for entry in m.get("calibration_by_discount", []):
-        calibration_rows.append({"discount": entry["discount"], "scorer": "Observed", "purchase_rate": entry["observed"]})
+        calibration_rows.append(
+            {"discount": entry["discount"], "scorer": "Observed", "purchase_rate": entry["observed"]}
+        )
         for scorer, label in SCORER_LABELS.items():
             calibration_rows.append({"discount": entry["discount"], "scorer": label, "purchase_rate": entry[scorer]})
     pairs = m.get("pairs", {})
@@ -64,8 +74,10 @@ def model_report(run: RunInfo) -> ModelReport:
         seconds=run.seconds,
         training=m.get("training", {}),
         validation=pd.DataFrame(
-            {"epoch": range(1, len(m.get("training", {}).get("val_losses", [])) + 1),
-             "val_loss": m.get("training", {}).get("val_losses", [])}
+            {
+                "epoch": range(1, len(m.get("training", {}).get("val_losses", [])) + 1),
+                "val_loss": m.get("training", {}).get("val_losses", []),
+            }
         ),
         metrics=metrics,
         slices=pd.DataFrame(slice_rows),

@@ -154,7 +154,9 @@ def register_run(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> 
     """
     record = read_json(folder / RUN_FILE)
     if record.get("status") != "trained":
-        raise ModelError(f"run {record.get('run_id')} is {record.get('status')!r}; only a finished ('trained') run can be registered")
+        raise ModelError(
+            f"run {record.get('run_id')} is {record.get('status')!r}; only a finished ('trained') run can be registered"
+        )
     if record["dataset"] != dataset:
         raise ModelError(f"run {record['run_id']} was prepared from dataset {record['dataset']!r}, not {dataset!r}")
     run = _check_run_id(record["run_id"])
@@ -197,8 +199,16 @@ def list_runs(con: duckdb.DuckDBPyConnection, dataset: str) -> list[RunInfo]:
             return []
         rows = cur.execute(LIST_RUNS).fetchall()
     return [
-        RunInfo(run_id=r[0], kind=r[1], level=r[2], created_at=r[3], device=r[4], seconds=r[5],
-                config=json.loads(r[6]), metrics=json.loads(r[7]))
+        RunInfo(
+            run_id=r[0],
+            kind=r[1],
+            level=r[2],
+            created_at=r[3],
+            device=r[4],
+            seconds=r[5],
+            config=json.loads(r[6]),
+            metrics=json.loads(r[7]),
+        )
         for r in rows
     ]
 
@@ -215,7 +225,9 @@ def get_run(con: duckdb.DuckDBPyConnection, dataset: str, run_id: str | None = N
     if run_id is None:
         found = latest_run(con, dataset)
         if found is None:
-            raise ModelError(f"dataset {dataset!r} has no trained model yet; train one first (python -m engine train --dataset {dataset})")
+            raise ModelError(
+                f"dataset {dataset!r} has no trained model yet; train one first (python -m engine train --dataset {dataset})"
+            )
         return found
     for run in runs:
         if run.run_id == run_id:

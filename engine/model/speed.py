@@ -31,7 +31,14 @@ def raw_torch_examples_per_s(data: PreparedData, config: ModelConfig, steps: int
     module = ChoiceModule.for_data(data, config)
     network = module.network.train()
     tensors = TripTensors(data, config.habit_decay)
-    batches = TripBatches(tensors, data.trips_in(SPLIT_TRAIN), config.trips_per_batch(len(data.trips_in(SPLIT_TRAIN))), config.negatives, config.seed, True)
+    batches = TripBatches(
+        tensors,
+        data.trips_in(SPLIT_TRAIN),
+        config.trips_per_batch(len(data.trips_in(SPLIT_TRAIN))),
+        config.negatives,
+        config.seed,
+        True,
+    )
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     examples, done = 0, 0
     start = time.perf_counter()
@@ -39,7 +46,10 @@ def raw_torch_examples_per_s(data: PreparedData, config: ModelConfig, steps: int
         for batch in batches:
             trips = batch.customer.shape[0]
             loss = weighted_nll(network(batch), batch.label, batch.weight) / trips
-            loss = loss + network.prior_penalty(config.l2_customer, config.l2_item, config.l2_season) / module.n_train_trips
+            loss = (
+                loss
+                + network.prior_penalty(config.l2_customer, config.l2_item, config.l2_season) / module.n_train_trips
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -59,8 +59,11 @@ def quiet_lightning() -> None:
     """Keep Lightning's banners and known-harmless warnings off the console of a training."""
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    for message in (".*LeafSpec.*", ".*Checkpoint directory .* exists and is not empty.*",
-                    ".*does not have many workers.*"):
+    for message in (
+        ".*LeafSpec.*",
+        ".*Checkpoint directory .* exists and is not empty.*",
+        ".*does not have many workers.*",
+    ):
         warnings.filterwarnings("ignore", message)
 
 
@@ -83,8 +86,13 @@ def build_trainer(
     if validate:
         callbacks += [
             EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=1e-3),
-            ModelCheckpoint(dirpath=run_dir, filename=CHECKPOINT_FILE.removesuffix(".ckpt"), monitor="val_loss",
-                            save_top_k=1, enable_version_counter=False),
+            ModelCheckpoint(
+                dirpath=run_dir,
+                filename=CHECKPOINT_FILE.removesuffix(".ckpt"),
+                monitor="val_loss",
+                save_top_k=1,
+                enable_version_counter=False,
+            ),
         ]
     on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     return pl.Trainer(
@@ -143,7 +151,11 @@ def _fit_run(run_dir, accelerator, devices, num_nodes, strategy, stream) -> Trai
     monitor = TrainingMonitor(run_dir, stream, record["run_id"])
     quiet_lightning()
     trainer = build_trainer(config, run_dir, monitor, accelerator, devices, num_nodes, strategy)
-    device = describe_device(accelerator) if trainer.world_size == 1 else f"{describe_device(accelerator)} x {trainer.world_size}"
+    device = (
+        describe_device(accelerator)
+        if trainer.world_size == 1
+        else f"{describe_device(accelerator)} x {trainer.world_size}"
+    )
     start = time.perf_counter()
     trainer.fit(module, datamodule=TripDataModule(data, config))
     seconds = time.perf_counter() - start
@@ -170,7 +182,9 @@ def _fit_run(run_dir, accelerator, devices, num_nodes, strategy, stream) -> Trai
     metrics = evaluate_network(network, data, config, read_truth(run_dir))
     write_export(network, data, config, run_dir)
     metrics["training"] = {
-        **result.to_json(), "val_losses": monitor.val_losses, "evaluate_seconds": round(time.perf_counter() - start, 2)
+        **result.to_json(),
+        "val_losses": monitor.val_losses,
+        "evaluate_seconds": round(time.perf_counter() - start, 2),
     }
     write_json(run_dir / METRICS_FILE, metrics)
     write_json(run_dir / RUN_FILE, {**record, "status": "trained", "device": device, "seconds": result.seconds})
@@ -208,7 +222,9 @@ def result_from_folder(run_dir: Path) -> TrainResult:
     """The train result a finished run folder records (used after a multi-process training)."""
     record = read_json(run_dir / RUN_FILE)
     if record.get("status") not in ("trained", "cancelled"):
-        raise ModelError(f"run {record.get('run_id')} ended {record.get('status')!r}: {record.get('error', 'no result')}")
+        raise ModelError(
+            f"run {record.get('run_id')} ended {record.get('status')!r}: {record.get('error', 'no result')}"
+        )
     if record["status"] == "cancelled":
         return TrainResult(record["run_id"], "cancelled", "", 0, 0.0, 0.0, None)
     training = read_json(run_dir / METRICS_FILE)["training"]

@@ -35,8 +35,13 @@ SCORER_NAMES = {
     "personal_frequency": "Personal-frequency baseline",
     "no_price_effect": "No-price-effect baseline",
 }
-COLORS = {"Observed": "#1f2937", "Choice model": "#2563eb", "Personal-frequency baseline": "#f59e0b",
-          "No-price-effect baseline": "#f59e0b", "True complement pair": "#2563eb"}
+COLORS = {
+    "Observed": "#1f2937",
+    "Choice model": "#2563eb",
+    "Personal-frequency baseline": "#f59e0b",
+    "No-price-effect baseline": "#f59e0b",
+    "True complement pair": "#2563eb",
+}
 DIAGONAL = "Projection = observed (y = x)"
 GAINS, LOSES = "Gains at the learned price", "Loses money at the learned price"
 HEIGHT = 420
@@ -158,28 +163,65 @@ def _stored_ratio(metrics: dict, scorer: str, figure: str, rows: pd.DataFrame) -
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     """Title on top, legend in one row under the plot (never over the title or the points)."""
-    return fig.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"}, height=HEIGHT, legend_title_text="",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "xanchor": "left", "x": 0, "traceorder": "normal"},
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    ).update_xaxes(title=x_title).update_yaxes(title=y_title)
+    return (
+        fig.update_layout(
+            title={"text": title, "x": 0, "xanchor": "left"},
+            height=HEIGHT,
+            legend_title_text="",
+            legend={
+                "orientation": "h",
+                "yanchor": "top",
+                "y": -0.22,
+                "xanchor": "left",
+                "x": 0,
+                "traceorder": "normal",
+            },
+            margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        )
+        .update_xaxes(title=x_title)
+        .update_yaxes(title=y_title)
+    )
 
 
-HOVER_LABELS = {"observed": "Observed", "predicted": "Projected", "series": "Series", "week": "Week",
-                "discount": "Price cut (negative: a rise)"}
+HOVER_LABELS = {
+    "observed": "Observed",
+    "predicted": "Projected",
+    "series": "Series",
+    "week": "Week",
+    "discount": "Price cut (negative: a rise)",
+}
 
 
 def _scatter(long: pd.DataFrame, hover: dict, log: bool, diagonal: str = DIAGONAL) -> go.Figure:
     """Points of ``long`` (observed, predicted, series, label) by series, and the y = x line over
     the range of every plotted value (positive values only on log axes)."""
-    fig = px.scatter(long, x="observed", y="predicted", color="series", hover_name="label", hover_data=hover,
-                     log_x=log, log_y=log, color_discrete_map=COLORS, opacity=0.75, labels=HOVER_LABELS)
+    fig = px.scatter(
+        long,
+        x="observed",
+        y="predicted",
+        color="series",
+        hover_name="label",
+        hover_data=hover,
+        log_x=log,
+        log_y=log,
+        color_discrete_map=COLORS,
+        opacity=0.75,
+        labels=HOVER_LABELS,
+    )
     values = np.concatenate([long["observed"].to_numpy(float), long["predicted"].to_numpy(float)])
     values = values[np.isfinite(values) & ((values > 0) if log else True)]
     if len(values):
         ends = [float(values.min()), float(values.max())]
-        fig.add_trace(go.Scatter(x=ends, y=ends, mode="lines", name=diagonal, hoverinfo="skip",
-                                 line={"color": "#9ca3af", "dash": "dash", "width": 1.5}))
+        fig.add_trace(
+            go.Scatter(
+                x=ends,
+                y=ends,
+                mode="lines",
+                name=diagonal,
+                hoverinfo="skip",
+                line={"color": "#9ca3af", "dash": "dash", "width": 1.5},
+            )
+        )
         if log:
             ticks = log_ticks(*ends)
             labels = [f"{v:,.0f}" if v >= 10 else f"{v:g}" for v in ticks]
@@ -201,8 +243,9 @@ def log_ticks(low: float, high: float) -> list[float]:
 
 def _long(rows: pd.DataFrame, scorers: list[str], observed: str = "observed") -> pd.DataFrame:
     """One row per (row, scorer): observed, predicted, series (in words) and the other columns."""
-    parts = [rows.assign(observed=rows[observed], predicted=rows[s], series=SCORER_NAMES[s])
-             for s in scorers if s in rows]
+    parts = [
+        rows.assign(observed=rows[observed], predicted=rows[s], series=SCORER_NAMES[s]) for s in scorers if s in rows
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -213,8 +256,12 @@ def item_scatter(metrics: dict) -> go.Figure | None:
         return None
     long = _long(rows.assign(label=rows["name"]), ["model"])
     fig = _scatter(long, {"series": False, "observed": ":,.0f", "predicted": ":,.0f"}, log=True)
-    return _layout(fig, f"Per item: projected vs observed ({len(rows):,} items)",
-                   "Observed purchases, held-out weeks (log scale)", "Projected purchases (log scale)")
+    return _layout(
+        fig,
+        f"Per item: projected vs observed ({len(rows):,} items)",
+        "Observed purchases, held-out weeks (log scale)",
+        "Projected purchases (log scale)",
+    )
 
 
 def pair_scatter(metrics: dict) -> go.Figure | None:
@@ -224,8 +271,12 @@ def pair_scatter(metrics: dict) -> go.Figure | None:
         return None
     long = _long(rows.assign(label=rows["name_a"] + " + " + rows["name_b"]), ["model", "personal_frequency"])
     fig = _scatter(long, {"series": True, "observed": ":,.0f", "predicted": ":,.0f"}, log=True)
-    return _layout(fig, f"Per pair: joint purchases of the top {len(rows)} pairs",
-                   "Observed trips buying both, held-out weeks (log scale)", "Projected trips buying both (log scale)")
+    return _layout(
+        fig,
+        f"Per pair: joint purchases of the top {len(rows)} pairs",
+        "Observed trips buying both, held-out weeks (log scale)",
+        "Projected trips buying both (log scale)",
+    )
 
 
 def weekly_totals(metrics: dict) -> go.Figure | None:
@@ -234,12 +285,22 @@ def weekly_totals(metrics: dict) -> go.Figure | None:
     if rows.empty:
         return None
     fig = go.Figure()
-    for column, name, dash in (("observed", "Observed", "solid"), ("model", "Choice model", "solid"),
-                               ("personal_frequency", "Personal-frequency baseline", "dash")):
+    for column, name, dash in (
+        ("observed", "Observed", "solid"),
+        ("model", "Choice model", "solid"),
+        ("personal_frequency", "Personal-frequency baseline", "dash"),
+    ):
         if column in rows:
-            fig.add_trace(go.Scatter(x=rows["week"], y=rows[column], name=name, mode="lines+markers",
-                                     line={"color": COLORS[name], "dash": dash},
-                                     hovertemplate="week %{x}: %{y:,.0f} purchases<extra>" + name + "</extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["week"],
+                    y=rows[column],
+                    name=name,
+                    mode="lines+markers",
+                    line={"color": COLORS[name], "dash": dash},
+                    hovertemplate="week %{x}: %{y:,.0f} purchases<extra>" + name + "</extra>",
+                )
+            )
     fig.update_yaxes(rangemode="tozero", tickformat=",.0f")
     fig.update_xaxes(dtick=1)
     return _layout(fig, "Per week: purchases of all items", "Week number (held-out weeks)", "Purchases in the week")
@@ -256,8 +317,12 @@ def backtest_scatter(metrics: dict) -> go.Figure | None:
     fig = _scatter(long, hover, log=False)
     total = (metrics.get("backtest") or {}).get("item_weeks") or len(rows)
     shown = f"{len(rows):,} of {total:,}" if total > len(rows) else f"{total:,}"
-    return _layout(fig, f"Per price move: sales lift ({shown} item-weeks)",
-                   "Observed lift (sales in the week / regular-week sales, x)", "Projected lift (x)")
+    return _layout(
+        fig,
+        f"Per price move: sales lift ({shown} item-weeks)",
+        "Observed lift (sales in the week / regular-week sales, x)",
+        "Projected lift (x)",
+    )
 
 
 def complement_scatter(metrics: dict) -> go.Figure | None:
@@ -265,12 +330,21 @@ def complement_scatter(metrics: dict) -> go.Figure | None:
     rows = _rows(metrics, "truth", "complements")
     if rows.empty:
         return None
-    long = rows.assign(observed=rows["true"], predicted=rows["learned"], series="True complement pair",
-                       label=rows["item_a"] + " + " + rows["item_b"])
-    fig = _scatter(long, {"series": False, "observed": ":.2f", "predicted": ":.2f"}, log=False,
-                   diagonal="Learned = true (y = x)")
-    return _layout(fig, f"Complement strength: learned vs true ({len(rows)} pairs)",
-                   "True coupling (utility units)", "Learned coupling (utility units)")
+    long = rows.assign(
+        observed=rows["true"],
+        predicted=rows["learned"],
+        series="True complement pair",
+        label=rows["item_a"] + " + " + rows["item_b"],
+    )
+    fig = _scatter(
+        long, {"series": False, "observed": ":.2f", "predicted": ":.2f"}, log=False, diagonal="Learned = true (y = x)"
+    )
+    return _layout(
+        fig,
+        f"Complement strength: learned vs true ({len(rows)} pairs)",
+        "True coupling (utility units)",
+        "Learned coupling (utility units)",
+    )
 
 
 def decision_capture_bars(metrics: dict) -> go.Figure | None:
@@ -285,16 +359,28 @@ def decision_capture_bars(metrics: dict) -> go.Figure | None:
     rows = rows.sort_values("capture")
     hover = {"bundle": False, "outcome": False, "capture": ":.0%"}
     hover.update({k: ":,.2f" for k in ("true_gain_at_learned_price", "true_optimal_gain") if k in rows})
-    fig = px.bar(rows, x="capture", y="bundle", orientation="h", color="outcome", hover_name="bundle", hover_data=hover,
-                 color_discrete_map={GAINS: COLORS["Choice model"], LOSES: "#dc2626"},
-                 category_orders={"outcome": [GAINS, LOSES]},
-                 labels={"true_gain_at_learned_price": "True gain at the learned price",
-                         "true_optimal_gain": "Best achievable gain", "capture": "Captured"})
+    fig = px.bar(
+        rows,
+        x="capture",
+        y="bundle",
+        orientation="h",
+        color="outcome",
+        hover_name="bundle",
+        hover_data=hover,
+        color_discrete_map={GAINS: COLORS["Choice model"], LOSES: "#dc2626"},
+        category_orders={"outcome": [GAINS, LOSES]},
+        labels={
+            "true_gain_at_learned_price": "True gain at the learned price",
+            "true_optimal_gain": "Best achievable gain",
+            "capture": "Captured",
+        },
+    )
     fig.update_yaxes(categoryorder="array", categoryarray=rows["bundle"].tolist())
     fig.add_vline(x=1.0, line={"color": "#9ca3af", "dash": "dash"})
     fig.update_xaxes(tickformat=".0%")
-    _layout(fig, "Per bundle: share of the best gain captured", "True gain at the learned price / best gain (%)",
-            "Bundle")
+    _layout(
+        fig, "Per bundle: share of the best gain captured", "True gain at the learned price / best gain (%)", "Bundle"
+    )
     return fig.update_layout(height=max(HEIGHT, 26 * len(rows) + 120))
 
 
@@ -311,8 +397,9 @@ def item_sentence(metrics: dict) -> str | None:
     ratio = _stored_ratio(metrics, "model", "item_rate_ratio", _rows(metrics, "calibration", "items"))
     if ratio is None:
         return None
-    return (f"Projected purchases per item are {_ratio_range(ratio)} what customers bought: "
-            + _reading(ratio["median"], "projected volumes and revenue of single items"))
+    return f"Projected purchases per item are {_ratio_range(ratio)} what customers bought: " + _reading(
+        ratio["median"], "projected volumes and revenue of single items"
+    )
 
 
 def pair_sentence(metrics: dict) -> str | None:
@@ -320,8 +407,10 @@ def pair_sentence(metrics: dict) -> str | None:
     ratio = _stored_ratio(metrics, "model", "pair_rate_ratio", rows)
     if ratio is None:
         return None
-    return (f"Projected joint purchases of the top {len(rows) or ratio['n']} pairs are {_ratio_range(ratio)} what "
-            "customers bought: " + _reading(ratio["median"], "incremental margins of bundles built on these pairs"))
+    return (
+        f"Projected joint purchases of the top {len(rows) or ratio['n']} pairs are {_ratio_range(ratio)} what "
+        "customers bought: " + _reading(ratio["median"], "incremental margins of bundles built on these pairs")
+    )
 
 
 def _total_ratio(metrics: dict, scorer: str) -> float | None:
@@ -340,8 +429,10 @@ def weeks_sentence(metrics: dict) -> str | None:
         return None
     weeks = len(_rows(metrics, "calibration", "weeks"))
     compared = f" (personal-frequency baseline {format_ratio(baseline)})" if baseline is not None else ""
-    return (f"Over the {weeks} held-out weeks the model projects {format_ratio(model)} the purchases customers "
-            f"made{compared}: " + _reading(model, "total volumes of projections"))
+    return (
+        f"Over the {weeks} held-out weeks the model projects {format_ratio(model)} the purchases customers "
+        f"made{compared}: " + _reading(model, "total volumes of projections")
+    )
 
 
 def _backtest_figures(metrics: dict) -> tuple[dict, dict] | None:
@@ -361,21 +452,33 @@ def backtest_sentence(metrics: dict) -> str | None:
     b_corr, b_wape = base.get("promo_lift_corr"), base.get("promo_lift_wape")
     # the model beats the baseline on a figure: lower WAPE, higher correlation
     better = [low < high for low, high in ((m_wape, b_wape), (b_corr, m_corr)) if low is not None and high is not None]
-    clearly = (better and all(better) and (m_corr or 0) >= CLEAR_CORRELATION
-               and m_wape is not None and b_wape is not None and m_wape <= CLEAR_WAPE_GAIN * b_wape)
+    clearly = (
+        better
+        and all(better)
+        and (m_corr or 0) >= CLEAR_CORRELATION
+        and m_wape is not None
+        and b_wape is not None
+        and m_wape <= CLEAR_WAPE_GAIN * b_wape
+    )
     if clearly:
         meaning = "the projected response to a price change is grounded in what price moves actually did."
     elif better and all(better):
-        meaning = ("the model reads price moves only somewhat better than a model without prices: take the projected "
-                   "response to a discount as a rough guide.")
+        meaning = (
+            "the model reads price moves only somewhat better than a model without prices: take the projected "
+            "response to a discount as a rough guide."
+        )
     elif better and not any(better):
-        meaning = ("the model reads price moves no better than a model without prices, so a recommended discount "
-                   "rests on an untested price response.")
+        meaning = (
+            "the model reads price moves no better than a model without prices, so a recommended discount "
+            "rests on an untested price response."
+        )
     else:
         meaning = "the evidence is mixed: test a recommended discount on a few stores before rolling it out."
-    return (f"In {metrics['backtest']['item_weeks']:,} held-out item-weeks with a price move, the model's lifts follow "
-            f"the observed ones with correlation {format_correlation(m_corr)} and miss {format_share(m_wape)} of the "
-            f"purchases (with no price effect: {format_correlation(b_corr)} and {format_share(b_wape)}): {meaning}")
+    return (
+        f"In {metrics['backtest']['item_weeks']:,} held-out item-weeks with a price move, the model's lifts follow "
+        f"the observed ones with correlation {format_correlation(m_corr)} and miss {format_share(m_wape)} of the "
+        f"purchases (with no price effect: {format_correlation(b_corr)} and {format_share(b_wape)}): {meaning}"
+    )
 
 
 def backtest_table(metrics: dict) -> pd.DataFrame | None:
@@ -383,12 +486,16 @@ def backtest_table(metrics: dict) -> pd.DataFrame | None:
     figures = _backtest_figures(metrics)
     if figures is None:
         return None
-    return pd.DataFrame([
-        {"Projection": name,
-         "Follows the observed lifts (correlation, 1 = perfectly)": format_correlation(f.get("promo_lift_corr")),
-         "Purchases missed or added (WAPE, 0% = exact)": format_share(f.get("promo_lift_wape"))}
-        for name, f in zip(("Choice model", "No-price-effect baseline"), figures, strict=True)
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "Projection": name,
+                "Follows the observed lifts (correlation, 1 = perfectly)": format_correlation(f.get("promo_lift_corr")),
+                "Purchases missed or added (WAPE, 0% = exact)": format_share(f.get("promo_lift_wape")),
+            }
+            for name, f in zip(("Choice model", "No-price-effect baseline"), figures, strict=True)
+        ]
+    )
 
 
 def complement_sentence(metrics: dict) -> str | None:
@@ -398,8 +505,10 @@ def complement_sentence(metrics: dict) -> str | None:
         ratio = (ratio_summary(rows["learned"].to_numpy(float), rows["true"].to_numpy(float)) or {}).get("median")
     if ratio is None:
         return None
-    return (f"Learned complement strengths are {format_ratio(ratio)} the true ones (median over {len(rows)} true "
-            "pairs): " + _reading(ratio, "the extra purchases that bundles of complements draw"))
+    return (
+        f"Learned complement strengths are {format_ratio(ratio)} the true ones (median over {len(rows)} true "
+        "pairs): " + _reading(ratio, "the extra purchases that bundles of complements draw")
+    )
 
 
 def capture_sentence(metrics: dict) -> str | None:
@@ -410,11 +519,16 @@ def capture_sentence(metrics: dict) -> str | None:
     mean = capture.get("mean", float(np.mean([p["capture"] for p in pairs])))
     worst = capture.get("min", float(np.min([p["capture"] for p in pairs])))
     losing = capture.get("losing_pairs", sum(p.get("true_gain_at_learned_price", 0) < 0 for p in pairs))
-    meaning = ("price recommendations come close to the best the true market allows." if mean >= GOOD_CAPTURE else
-               "price recommendations leave money on the table: check a bundle's price in a scenario first.")
-    return (f"Prices set from the learned model capture {format_share(mean)} of the best achievable gain on average "
-            f"(worst bundle {format_share(worst)}; {losing} of {len(pairs)} bundles {'loses' if losing == 1 else 'lose'} "
-            f"money): {meaning}")
+    meaning = (
+        "price recommendations come close to the best the true market allows."
+        if mean >= GOOD_CAPTURE
+        else "price recommendations leave money on the table: check a bundle's price in a scenario first."
+    )
+    return (
+        f"Prices set from the learned model capture {format_share(mean)} of the best achievable gain on average "
+        f"(worst bundle {format_share(worst)}; {losing} of {len(pairs)} bundles {'loses' if losing == 1 else 'lose'} "
+        f"money): {meaning}"
+    )
 
 
 def truth_sentence(metrics: dict) -> str | None:
@@ -422,17 +536,28 @@ def truth_sentence(metrics: dict) -> str | None:
     ratio = (metrics.get("truth") or {}).get("price_sensitivity_ratio")
     if ratio is None or not np.isfinite(ratio):
         return None
-    return (f"The learned price sensitivity is {format_ratio(ratio)} the true one (median customer and item): "
-            + _reading(ratio, "projected volume changes after a price change"))
+    return (
+        f"The learned price sensitivity is {format_ratio(ratio)} the true one (median customer and item): "
+        + _reading(ratio, "projected volume changes after a price change")
+    )
 
 
 TRUTH_RATIOS = (  # key, label, note
-    ("price_sensitivity_ratio", "Price sensitivity, learned / true (median)",
-     "How strongly customers react to a price change, learned vs the synthetic market's truth."),
-    ("complement_strength_ratio", "Complement strength, learned / true (median)",
-     "How much buying one item of a true complement pair raises the other's purchase, learned vs truth."),
-    ("pair_rate_ratio", "Joint purchases, projected / true (median)",
-     "Projected purchases of both items of a pair vs what the true market implies."),
+    (
+        "price_sensitivity_ratio",
+        "Price sensitivity, learned / true (median)",
+        "How strongly customers react to a price change, learned vs the synthetic market's truth.",
+    ),
+    (
+        "complement_strength_ratio",
+        "Complement strength, learned / true (median)",
+        "How much buying one item of a true complement pair raises the other's purchase, learned vs truth.",
+    ),
+    (
+        "pair_rate_ratio",
+        "Joint purchases, projected / true (median)",
+        "Projected purchases of both items of a pair vs what the true market implies.",
+    ),
 )
 
 
@@ -455,33 +580,57 @@ def summary_table(metrics: dict) -> pd.DataFrame:
     pairs = calibration.get("pairs_compared") or len(calibration.get("pairs") or [])
     weeks = len(calibration.get("weeks") or [])
     rows = []
-    for figure, check in (("item_rate_ratio", "Purchases per item, projected / observed (median item)"),
-                          ("pair_rate_ratio", f"Joint purchases of the top {pairs} pairs, projected / observed "
-                                              "(median pair)")):
+    for figure, check in (
+        ("item_rate_ratio", "Purchases per item, projected / observed (median item)"),
+        ("pair_rate_ratio", f"Joint purchases of the top {pairs} pairs, projected / observed (median pair)"),
+    ):
         if figure in model and np.isfinite(model[figure]["median"]):
             baseline = format_ratio((base.get(figure) or {}).get("median"))
-            rows.append((check, _ratio_range(model[figure]), _with_name(baseline, "personal frequency"),
-                         verdict(model[figure]["median"])))
+            rows.append(
+                (
+                    check,
+                    _ratio_range(model[figure]),
+                    _with_name(baseline, "personal frequency"),
+                    verdict(model[figure]["median"]),
+                )
+            )
     if "total_ratio" in model:
-        rows.append((f"All purchases over the {weeks} held-out weeks, projected / observed",
-                     format_ratio(model["total_ratio"]),
-                     _with_name(format_ratio(base.get("total_ratio")), "personal frequency"),
-                     verdict(model["total_ratio"])))
+        rows.append(
+            (
+                f"All purchases over the {weeks} held-out weeks, projected / observed",
+                format_ratio(model["total_ratio"]),
+                _with_name(format_ratio(base.get("total_ratio")), "personal frequency"),
+                verdict(model["total_ratio"]),
+            )
+        )
     if "wape_item_week" in model:
-        rows.append(("Weekly purchases per item, share missed or added (WAPE)", format_share(model["wape_item_week"]),
-                     _with_name(format_share(base.get("wape_item_week")), "personal frequency"),
-                     _against(model["wape_item_week"], base.get("wape_item_week"), lower_is_better=True)))
+        rows.append(
+            (
+                "Weekly purchases per item, share missed or added (WAPE)",
+                format_share(model["wape_item_week"]),
+                _with_name(format_share(base.get("wape_item_week")), "personal frequency"),
+                _against(model["wape_item_week"], base.get("wape_item_week"), lower_is_better=True),
+            )
+        )
     figures = _backtest_figures(metrics)
     if figures is not None:
         m, b = figures
-        rows.append(("Sales lift in price-move weeks, correlation with observed (1 = perfect)",
-                     format_correlation(m.get("promo_lift_corr")),
-                     _with_name(format_correlation(b.get("promo_lift_corr")), "no price effect"),
-                     _against(m.get("promo_lift_corr"), b.get("promo_lift_corr"), lower_is_better=False)))
-        rows.append(("Purchases in price-move weeks, share missed or added (WAPE)",
-                     format_share(m.get("promo_lift_wape")),
-                     _with_name(format_share(b.get("promo_lift_wape")), "no price effect"),
-                     _against(m.get("promo_lift_wape"), b.get("promo_lift_wape"), lower_is_better=True)))
+        rows.append(
+            (
+                "Sales lift in price-move weeks, correlation with observed (1 = perfect)",
+                format_correlation(m.get("promo_lift_corr")),
+                _with_name(format_correlation(b.get("promo_lift_corr")), "no price effect"),
+                _against(m.get("promo_lift_corr"), b.get("promo_lift_corr"), lower_is_better=False),
+            )
+        )
+        rows.append(
+            (
+                "Purchases in price-move weeks, share missed or added (WAPE)",
+                format_share(m.get("promo_lift_wape")),
+                _with_name(format_share(b.get("promo_lift_wape")), "no price effect"),
+                _against(m.get("promo_lift_wape"), b.get("promo_lift_wape"), lower_is_better=True),
+            )
+        )
     return pd.DataFrame(rows, columns=["Check", "Choice model", "Simple baseline", "Reading"])
 
 

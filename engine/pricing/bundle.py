@@ -58,16 +58,17 @@ SELECT value FROM (SELECT DISTINCT value FROM customer_attributes WHERE attribut
 ORDER BY value
 """
 
+
 # c_kl for slots k < l of the bundle.
 @dataclass(frozen=True)
 class RunInfo:
     """A model run whose exported parameters price bundles."""
 
     run_id: str
-    kind: str                  # 'trained' | 'truth'
-    level: str                 # 'product' | 'category'
+    kind: str  # 'trained' | 'truth'
+    level: str  # 'product' | 'category'
     created_at: datetime
-    ensemble: str | None       # runs sharing this config value form an ensemble (uncertainty.py)
+    ensemble: str | None  # runs sharing this config value form an ensemble (uncertainty.py)
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,12 @@ class Bundle:
     """Items of a bundle as the run knows them, with the segment coding of its population."""
 
     dataset: str
-    dataset_version: str              # changes at every re-ingest (cache keys)
+    dataset_version: str  # changes at every re-ingest (cache keys)
     run: RunInfo
-    ensemble: tuple[str, ...]         # run ids of the run's ensemble (just the run when none)
+    ensemble: tuple[str, ...]  # run ids of the run's ensemble (just the run when none)
     items: tuple[BundleItem, ...]
     segment: Segment
-    segment_values: tuple[str, ...]   # segment_code -> value
+    segment_values: tuple[str, ...]  # segment_code -> value
 
     @property
     def item_ids(self) -> list[str]:
@@ -272,7 +273,7 @@ def model_cursor(con: duckdb.DuckDBPyConnection, dataset: str) -> Iterator[tuple
         if not rows:
             store.get_dataset(con, dataset)  # raises DatasetNotFound naming the datasets there are
         if _trips_checked.of(con).get((schema, rows[0][0])) is None:  # runs registered before replayed trips
-            if backfill_replayed_trips(cur):                             # get theirs
+            if backfill_replayed_trips(cur):  # get theirs
                 log.info("replayed trips backfilled for the runs of %s", dataset)
             _trips_checked.of(con).put((schema, rows[0][0]), True)
         yield cur, rows[0][0]

@@ -14,8 +14,17 @@ from engine.pricing import figures as F
 from engine.pricing.vectorized import load_demand
 from engine.pricing.whatif import DEFAULT_WEEKS
 
-CURVE_FIGURES = ("take_rate", "bundle_units", "revenue", "margin", "incremental_revenue", "incremental_margin",
-                 "cannibalized_revenue", "consumer_surplus_change", "share_better_off")
+CURVE_FIGURES = (
+    "take_rate",
+    "bundle_units",
+    "revenue",
+    "margin",
+    "incremental_revenue",
+    "incremental_margin",
+    "cannibalized_revenue",
+    "consumer_surplus_change",
+    "share_better_off",
+)
 DEFAULT_LOWEST_SHARE = 0.5  # curves start at half the sum of the parts
 
 
@@ -27,7 +36,7 @@ class PriceCurve:
     sum_of_parts: float
     bundle_cost: float
     weeks: float
-    figures: dict[str, tuple[float, ...]]   # name (CURVE_FIGURES) -> value at each price
+    figures: dict[str, tuple[float, ...]]  # name (CURVE_FIGURES) -> value at each price
 
     def to_frame(self) -> pd.DataFrame:
         """One row per price: price, discount_pct and every figure."""
@@ -61,11 +70,12 @@ def price_curve(
     low = DEFAULT_LOWEST_SHARE * parts if lowest is None else float(lowest)
     if not 0 < low < parts:
         raise DataError(f"the lowest curve price must be between 0 and the sum of the parts {parts:.2f}; found {low}")
-    prices = np.round(np.linspace(low, parts - 0.01, points), 2)                           # (G,)
-    before = data.without_bundle.sum(axis=(0, 1))                                          # (F,)
-    after = np.stack([data.sums(p, weeks).sum(axis=(0, 1)) for p in prices])              # (G, F)
-    derived = F.derive(after, np.broadcast_to(before, after.shape), weeks, data.parameters.prices,
-                       data.parameters.costs)
+    prices = np.round(np.linspace(low, parts - 0.01, points), 2)  # (G,)
+    before = data.without_bundle.sum(axis=(0, 1))  # (F,)
+    after = np.stack([data.sums(p, weeks).sum(axis=(0, 1)) for p in prices])  # (G, F)
+    derived = F.derive(
+        after, np.broadcast_to(before, after.shape), weeks, data.parameters.prices, data.parameters.costs
+    )
     return PriceCurve(
         prices=tuple(float(p) for p in prices),
         sum_of_parts=parts,

@@ -39,17 +39,20 @@ NO_DISCOUNT_TOLERANCE = 0.005  # a bundle priced within half a cent of the sum o
 # depend on the horizon). The SQL path returns these columns in this order. "trips" below means a
 # replayed trip's weight, the customer's trips per week / n_h.
 RAW_FIELDS: tuple[str, ...] = (
-    "customers",            # number of customers
-    "trips",                # expected trips per week
-    "bundle_share",         # trips x P(bundle)                       = bundle units per week
+    "customers",  # number of customers
+    "trips",  # expected trips per week
+    "bundle_share",  # trips x P(bundle)                       = bundle units per week
     "separate_full_share",  # trips x P(all items, bought separately) (price above the sum of the parts)
-    "bundle_revenue",       # trips x P(bundle) x bundle price
-    "rest_revenue",         # trips x sum_{A != S} P(A) price(A)      stand-alone revenue of the other subsets
-    "rest_margin",          # trips x sum_{A != S} P(A) margin(A)
-    "rest_units_1", "rest_units_2", "rest_units_3", "rest_units_4",  # trips x sum_{A != S, i in A} P(A)
-    "surplus",              # trips x (logsum with - logsum without) / b   (currency per week)
-    "better_off",           # customers whose surplus gain over the horizon (all their trips) >= BETTER_OFF_MIN
-    "buyers",               # expected customers buying the bundle at least once in the horizon
+    "bundle_revenue",  # trips x P(bundle) x bundle price
+    "rest_revenue",  # trips x sum_{A != S} P(A) price(A)      stand-alone revenue of the other subsets
+    "rest_margin",  # trips x sum_{A != S} P(A) margin(A)
+    "rest_units_1",
+    "rest_units_2",
+    "rest_units_3",
+    "rest_units_4",  # trips x sum_{A != S, i in A} P(A)
+    "surplus",  # trips x (logsum with - logsum without) / b   (currency per week)
+    "better_off",  # customers whose surplus gain over the horizon (all their trips) >= BETTER_OFF_MIN
+    "buyers",  # expected customers buying the bundle at least once in the horizon
 )
 FIELD = {name: k for k, name in enumerate(RAW_FIELDS)}
 MAX_SLOTS = 4
@@ -78,7 +81,7 @@ def option_utilities(utilities: np.ndarray, coupling: np.ndarray) -> np.ndarray:
 
 def _option_major_utilities(utilities: np.ndarray, coupling: np.ndarray) -> np.ndarray:
     """(2^n, H) subset utilities, one contiguous row per subset (fast column arithmetic)."""
-    bits = subset_masks(utilities.shape[1])                            # (2^n, n)
+    bits = subset_masks(utilities.shape[1])  # (2^n, n)
     pair_term = 0.5 * np.einsum("ak,kl,al->a", bits, coupling, bits)  # (2^n,) sum_{k<l in A} c_kl
     items = [np.ascontiguousarray(utilities[:, k]) for k in range(utilities.shape[1])]  # n x (H,)
     out = np.empty((len(bits), utilities.shape[0]))
@@ -128,13 +131,13 @@ class FactorizedDemand:
     Each customer's rows are contiguous and the first is flagged ``first`` (see the module docstring).
     """
 
-    full_weight: np.ndarray        # (R,) exp(U(S) - m)
-    rest_weight: np.ndarray        # (R,) sum_{A != S} exp(U(A) - m), the empty set included
-    rest: np.ndarray               # (R, 6) sum_{A != S} exp(U(A) - m) x [price(A), margin(A), 1{slot k in A} k=1..4]
+    full_weight: np.ndarray  # (R,) exp(U(S) - m)
+    rest_weight: np.ndarray  # (R,) sum_{A != S} exp(U(A) - m), the empty set included
+    rest: np.ndarray  # (R, 6) sum_{A != S} exp(U(A) - m) x [price(A), margin(A), 1{slot k in A} k=1..4]
     price_coefficient: np.ndarray  # (R,) b_h,S
-    trips_per_week: np.ndarray     # (R,) the trips per week the row stands for
-    customer_share: np.ndarray     # (R,) 1 / n_h
-    first: np.ndarray              # (R,) bool, the customer's first row
+    trips_per_week: np.ndarray  # (R,) the trips per week the row stands for
+    customer_share: np.ndarray  # (R,) 1 / n_h
+    first: np.ndarray  # (R,) bool, the customer's first row
     sum_of_parts: float
     bundle_cost: float
 
@@ -142,18 +145,18 @@ class FactorizedDemand:
     def from_parameters(cls, params: BundleParameters) -> FactorizedDemand:
         n = params.utilities.shape[1]
         option_u = _option_major_utilities(params.utilities, params.coupling)  # (2^n, R)
-        option_u -= np.maximum(option_u.max(axis=0), 0.0)                      # minus m = max(0, max_A U)
-        weights = np.exp(option_u, out=option_u)                                # (2^n, R)
-        bits = subset_masks(n)[:-1]                                             # (2^n - 1, n) every A != S
-        per_option = np.zeros((len(bits), len(REST_FIELDS)))                   # (2^n - 1, 6)
+        option_u -= np.maximum(option_u.max(axis=0), 0.0)  # minus m = max(0, max_A U)
+        weights = np.exp(option_u, out=option_u)  # (2^n, R)
+        bits = subset_masks(n)[:-1]  # (2^n - 1, n) every A != S
+        per_option = np.zeros((len(bits), len(REST_FIELDS)))  # (2^n - 1, 6)
         per_option[:, 0] = bits @ params.prices
         per_option[:, 1] = bits @ (params.prices - params.costs)
-        per_option[:, 2:2 + n] = bits
-        rest = weights[:-1]                                                     # (2^n - 1, R)
+        per_option[:, 2 : 2 + n] = bits
+        rest = weights[:-1]  # (2^n - 1, R)
         return cls(
             full_weight=weights[-1].copy(),
             rest_weight=rest.sum(axis=0),
-            rest=(per_option.T @ rest).T,                                       # (R, 6), column-major
+            rest=(per_option.T @ rest).T,  # (R, 6), column-major
             price_coefficient=params.price_coefficient,
             trips_per_week=params.trips_per_week,
             customer_share=params.customer_share,
@@ -216,7 +219,7 @@ def _customer_fields(out: np.ndarray, first: np.ndarray, weeks: float) -> None:
         out[:, FIELD["better_off"]] = surplus * weeks >= BETTER_OFF_MIN
         out[:, FIELD["buyers"]] = -np.expm1(-weeks * share)
         return
-    starts = np.flatnonzero(first)                                    # (H,)
+    starts = np.flatnonzero(first)  # (H,)
     out[:, FIELD["customers"]] = first
     out[:, FIELD["better_off"]] = 0.0
     out[:, FIELD["buyers"]] = 0.0
@@ -231,7 +234,7 @@ def raw_sums(per_customer: np.ndarray, group: np.ndarray, n_groups: int) -> np.n
     ``group`` must be sorted (``BundleDemand`` keeps customers in group order), so each group is
     one contiguous block and the sum is one pass (``np.add.reduceat``).
     """
-    starts = np.searchsorted(group, np.arange(n_groups))                  # (n_groups,)
+    starts = np.searchsorted(group, np.arange(n_groups))  # (n_groups,)
     nonempty = np.flatnonzero(np.diff(np.append(starts, len(group))) > 0)
     out = np.zeros((n_groups, per_customer.shape[1]))
     if len(nonempty):
@@ -250,7 +253,7 @@ def per_customer_enumerated(params: BundleParameters, price: np.ndarray, weeks: 
     on = bundle_offered(price, sum_of_parts)
     option_u = option_utilities(params.utilities, params.coupling)
     gain = bundle_gain(params.price_coefficient, sum_of_parts, price)
-    probs = option_probabilities(option_u, gain)                      # (R, 2^n)
+    probs = option_probabilities(option_u, gain)  # (R, 2^n)
     bits = subset_masks(n)
     trips, b = params.trips_per_week, params.price_coefficient
     surplus = trips * (logsum(option_u, gain) - logsum(option_u, np.zeros_like(gain))) / b
@@ -264,7 +267,7 @@ def per_customer_enumerated(params: BundleParameters, price: np.ndarray, weeks: 
     for k in range(n):
         out[:, FIELD[f"rest_units_{k + 1}"]] = trips * (probs[:, :-1] @ bits[:-1, k])
     out[:, FIELD["surplus"]] = surplus
-    customer = np.cumsum(params.first) - 1                            # (R,) customer ordinal of each row
+    customer = np.cumsum(params.first) - 1  # (R,) customer ordinal of each row
     customer_share = np.bincount(customer, weights=out[:, FIELD["bundle_share"]])
     customer_surplus = np.bincount(customer, weights=surplus)
     out[:, FIELD["customers"]] = params.first

@@ -143,8 +143,8 @@ class BundleFigures:
 
     segment: str
     customers: int
-    price: float | None            # the bundle price this group sees (None: several)
-    figures: dict[str, Figure]     # name (FIGURES) -> figure with band
+    price: float | None  # the bundle price this group sees (None: several)
+    figures: dict[str, Figure]  # name (FIGURES) -> figure with band
     items: tuple[ItemUnits, ...]
 
     def __getattr__(self, name: str) -> Figure:

@@ -29,9 +29,9 @@ CHUNK = 4_096  # customers per block: (CHUNK x prices) float64 temporaries stay 
 class Curves:
     """Objective gain and bundle units per week, per group of customers and grid price."""
 
-    prices: np.ndarray     # (G,)
-    gain: np.ndarray       # (n_groups, G) objective gain vs no bundle, per week
-    units: np.ndarray      # (n_groups, G) bundle units per week
+    prices: np.ndarray  # (G,)
+    gain: np.ndarray  # (n_groups, G) objective gain vs no bundle, per week
+    units: np.ndarray  # (n_groups, G) bundle units per week
 
 
 def parse_endings(endings: tuple[str, ...] | list[str]) -> tuple[int, ...]:
@@ -64,24 +64,24 @@ def gain_matrix(
     if objective not in OBJECTIVES:
         raise DataError(f"objective must be one of {', '.join(OBJECTIVES)}; found {objective!r}")
     s, cost = demand.sum_of_parts, demand.bundle_cost
-    e, z = demand.full_weight[:, None], demand.rest_weight[:, None]               # (H, 1)
+    e, z = demand.full_weight[:, None], demand.rest_weight[:, None]  # (H, 1)
     b, trips = demand.price_coefficient[:, None], demand.trips_per_week[:, None]  # (H, 1)
-    on = bundle_offered(prices, s)                                              # (G,)
-    discount = np.where(on, s - prices, 0.0)[None, :]                          # (1, G)
+    on = bundle_offered(prices, s)  # (G,)
+    discount = np.where(on, s - prices, 0.0)[None, :]  # (1, G)
     w = np.exp(b * discount)
-    w *= e                                                                      # (H, G) full-set weight
+    w *= e  # (H, G) full-set weight
     inv = z + w
-    np.reciprocal(inv, out=inv)                                                 # (H, G) 1 / sum of weights
-    share = w * inv                                                             # (H, G) P(bundle)
+    np.reciprocal(inv, out=inv)  # (H, G) 1 / sum of weights
+    share = w * inv  # (H, G) P(bundle)
     if objective == "revenue":
         rest, full_value, unit_value = demand.rest_revenue[:, None], s, prices[None, :]
     else:
         rest, full_value, unit_value = demand.rest_margin[:, None], s - cost, prices[None, :] - cost
     gain = rest * inv
     gain += share * unit_value
-    gain -= (rest + e * full_value) / (z + e)                                   # no-bundle value, (H, 1)
+    gain -= (rest + e * full_value) / (z + e)  # no-bundle value, (H, 1)
     if objective == "welfare":
-        gain -= weight * np.log(inv * (z + e)) / b                              # + weight * surplus
+        gain -= weight * np.log(inv * (z + e)) / b  # + weight * surplus
     gain *= trips
     share *= trips
     gain[:, ~on] = 0.0  # at the sum of the parts the bundle is no offer
@@ -116,18 +116,18 @@ def best_per_customer(
     rows = len(demand.full_weight)
     best_price = np.full(rows, np.nan)
     best_gain = np.zeros(rows)
-    starts = np.flatnonzero(demand.first)                                         # (H,) whole customers
+    starts = np.flatnonzero(demand.first)  # (H,) whole customers
     for block_starts in np.array_split(starts, max(1, int(np.ceil(len(starts) / CHUNK)))):
         if not len(block_starts):
             continue
         end = starts[np.searchsorted(starts, block_starts[-1]) + 1] if block_starts[-1] != starts[-1] else rows
         block = slice(block_starts[0], end)
-        gain, _ = gain_matrix(demand.take(block), prices, objective, weight)     # (rows in block, G)
-        local = block_starts - block_starts[0]                                    # (C,) first rows in the block
-        customer_gain = np.add.reduceat(gain, local, axis=0)                      # (C, G)
+        gain, _ = gain_matrix(demand.take(block), prices, objective, weight)  # (rows in block, G)
+        local = block_starts - block_starts[0]  # (C,) first rows in the block
+        customer_gain = np.add.reduceat(gain, local, axis=0)  # (C, G)
         k = customer_gain.argmax(axis=1)
-        top = customer_gain[np.arange(len(k)), k]                                 # (C,)
-        lengths = np.diff(np.append(local, end - block_starts[0]))                # (C,) rows per customer
+        top = customer_gain[np.arange(len(k)), k]  # (C,)
+        lengths = np.diff(np.append(local, end - block_starts[0]))  # (C,) rows per customer
         best_price[block] = np.repeat(np.where(top > 0, prices[k], np.nan), lengths)
         best_gain[block_starts] = np.maximum(top, 0.0)
     return best_price, best_gain

@@ -25,11 +25,11 @@ class Guardrails:
     sells nothing, since the items bought separately cost less).
     """
 
-    min_margin_pct: float | None = None          # bundle margin as % of the bundle price, at least
-    max_discount_pct: float | None = 50.0        # discount vs the sum of the parts, at most (%)
-    price_endings: tuple[str, ...] = ()          # allowed endings, e.g. (".99", ".49"); empty: any cent
+    min_margin_pct: float | None = None  # bundle margin as % of the bundle price, at least
+    max_discount_pct: float | None = 50.0  # discount vs the sum of the parts, at most (%)
+    price_endings: tuple[str, ...] = ()  # allowed endings, e.g. (".99", ".49"); empty: any cent
     max_segment_spread_pct: float | None = 10.0  # highest - lowest segment price, % of the sum of the parts
-    stock_limit: float | None = None             # bundle units over the horizon, at most
+    stock_limit: float | None = None  # bundle units over the horizon, at most
 
     def __post_init__(self) -> None:
         for name in ("min_margin_pct", "max_discount_pct", "max_segment_spread_pct"):
@@ -68,9 +68,11 @@ class Guardrails:
     def describe(self, name: str, sum_of_parts: float, bundle_cost: float) -> str:
         """One guardrail in plain words, with the price bound it implies."""
         if name == "min_margin_pct":
+            assert self.min_margin_pct is not None, "only a set guardrail is described"
             bound = _cents_up(bundle_cost / (1 - self.min_margin_pct / 100))
             return f"minimum margin {self.min_margin_pct:g}% (price at least {bound:.2f})"
         if name == "max_discount_pct":
+            assert self.max_discount_pct is not None, "only a set guardrail is described"
             bound = _cents_up(sum_of_parts * (1 - self.max_discount_pct / 100))
             return f"maximum discount {self.max_discount_pct:g}% (price at least {bound:.2f})"
         if name == "price_endings":
@@ -99,9 +101,9 @@ def _cents_up(amount: float) -> float:
 class BindingConstraint:
     """A guardrail that holds the decision back, and what dropping it would add."""
 
-    constraint: str          # Guardrails field name
-    detail: str              # plain words
-    gain_if_relaxed: float   # objective gain over the horizon if this guardrail alone were dropped
+    constraint: str  # Guardrails field name
+    detail: str  # plain words
+    gain_if_relaxed: float  # objective gain over the horizon if this guardrail alone were dropped
 
     def to_json(self) -> dict:
         gain = self.gain_if_relaxed
@@ -114,12 +116,17 @@ class Strategy:
 
     name: str
     deployable: bool
-    prices: tuple[tuple[str, float | None], ...]   # segment -> bundle price (None: no discount)
-    objective_gain: float                          # vs no bundle, over the horizon
-    figures: dict[str, float]                      # take_rate, revenue, margin, incremental_*, ...
+    prices: tuple[tuple[str, float | None], ...]  # segment -> bundle price (None: no discount)
+    objective_gain: float  # vs no bundle, over the horizon
+    figures: dict[str, float]  # take_rate, revenue, margin, incremental_*, ...
     note: str
 
     def to_json(self) -> dict:
-        return {"strategy": self.name, "deployable": self.deployable,
-                "prices": {segment: price for segment, price in self.prices},
-                "objective_gain": self.objective_gain, **self.figures, "note": self.note}
+        return {
+            "strategy": self.name,
+            "deployable": self.deployable,
+            "prices": {segment: price for segment, price in self.prices},
+            "objective_gain": self.objective_gain,
+            **self.figures,
+            "note": self.note,
+        }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -31,7 +32,7 @@ from engine.privacy import check_pricing_segment
 log = logging.getLogger(__name__)
 
 DEFAULT_WELFARE_WEIGHT = 0.5  # currency of margin per currency of consumer surplus
-MIN_GAIN_PCT = 0.5            # a discount "pays" when it adds at least this % of the items' margin
+MIN_GAIN_PCT = 0.5  # a discount "pays" when it adds at least this % of the items' margin
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,14 @@ class PriceDecision:
     weeks: float
     guardrails: Guardrails
     segment: B.Segment
-    prices: tuple[tuple[str, float], ...]   # segment -> recommended price (the sum of the parts: no discount)
+    prices: tuple[tuple[str, float], ...]  # segment -> recommended price (the sum of the parts: no discount)
     discount_pays: bool
-    recommendation: str                     # plain words
-    objective_gain: float                   # of the recommendation, vs no bundle, over the horizon
+    recommendation: str  # plain words
+    objective_gain: float  # of the recommendation, vs no bundle, over the horizon
     binding_constraints: tuple[BindingConstraint, ...]
     strategies: tuple[Strategy, ...]
-    projection: BundleProjection            # what-if figures (with bands) at the recommended price(s)
-    evaluated_prices: int                   # prices evaluated exactly on every customer
+    projection: BundleProjection  # what-if figures (with bands) at the recommended price(s)
+    evaluated_prices: int  # prices evaluated exactly on every customer
 
     @property
     def incremental_margin(self) -> float:
@@ -70,28 +71,51 @@ class PriceDecision:
         """The strategies side by side, one row each."""
         rows = []
         for strategy in self.strategies:
-            prices = ", ".join(f"{segment}: " + ("no discount" if price is None else f"{price:.2f}")
-                               for segment, price in strategy.prices)
+            prices = ", ".join(
+                f"{segment}: " + ("no discount" if price is None else f"{price:.2f}")
+                for segment, price in strategy.prices
+            )
             if all(price is None for _, price in strategy.prices):
                 prices = "no discount"
             if not strategy.deployable:
                 prices = "each customer's own"
-            rows.append({"strategy": strategy.name, "deployable": strategy.deployable, "prices": prices,
-                         "objective_gain": strategy.objective_gain, **strategy.figures, "note": strategy.note})
+            rows.append(
+                {
+                    "strategy": strategy.name,
+                    "deployable": strategy.deployable,
+                    "prices": prices,
+                    "objective_gain": strategy.objective_gain,
+                    **strategy.figures,
+                    "note": strategy.note,
+                }
+            )
         return pd.DataFrame(rows)
 
     def to_json(self) -> dict:
         """The CLI's ``optimize --json`` object."""
         projected = self.projection.to_json()
-        out = {"price": self.price, "discount_pays": self.discount_pays, "recommendation": self.recommendation}
+        out: dict[str, Any] = {
+            "price": self.price,
+            "discount_pays": self.discount_pays,
+            "recommendation": self.recommendation,
+        }
         out |= {key: projected[key] for key in (*CLI_KEYS, "consumer_surplus_per_buyer", "customers", "band")}
         out["binding_constraints"] = [b.to_json() for b in self.binding_constraints]
         out["strategies"] = [s.to_json() for s in self.strategies]
-        out |= {"objective": self.objective, "objective_gain": self.objective_gain, "weeks": self.weeks,
-                "sum_of_parts": self.projection.sum_of_parts, "guardrails": self.guardrails.to_json(),
-                "dataset": self.dataset, "run": self.run_id, "items": [i.item_id for i in self.items],
-                "segment": self.segment.label, "band_method": self.projection.band,
-                "per_segment": projected["per_segment"], "evaluated_prices": self.evaluated_prices}
+        out |= {
+            "objective": self.objective,
+            "objective_gain": self.objective_gain,
+            "weeks": self.weeks,
+            "sum_of_parts": self.projection.sum_of_parts,
+            "guardrails": self.guardrails.to_json(),
+            "dataset": self.dataset,
+            "run": self.run_id,
+            "items": [i.item_id for i in self.items],
+            "segment": self.segment.label,
+            "band_method": self.projection.band,
+            "per_segment": projected["per_segment"],
+            "evaluated_prices": self.evaluated_prices,
+        }
         return out
 
 
@@ -152,8 +176,9 @@ def optimize_price(
     if len(index) == len(data.group):  # the sample is everyone: its curves are exact
         exact = checked
     else:
-        exact = search.evaluate(data.demand, points, objective, welfare_weight, data.parameters.segment_code,
-                                data.n_segments)
+        exact = search.evaluate(
+            data.demand, points, objective, welfare_weight, data.parameters.segment_code, data.n_segments
+        )
 
     def choose(curves, rules: solver.Rules, by_segment: bool) -> solver.Choice:
         if by_segment:
@@ -163,11 +188,15 @@ def optimize_price(
     choice = choose(exact, base, per_segment)
     tolerance = 1e-6 * abs(baseline) + 1e-9
     on_sample = choose(checked, base, per_segment).gain
-    gains = {name: (choose(checked, rules, per_segment).gain - on_sample) * weeks for name, rules in relaxed.items()
-             if per_segment or name != "max_segment_spread_pct"}
+    gains = {
+        name: (choose(checked, rules, per_segment).gain - on_sample) * weeks
+        for name, rules in relaxed.items()
+        if per_segment or name != "max_segment_spread_pct"
+    }
     binding = tuple(
         BindingConstraint(name, guardrails.describe(name, bundle.sum_of_parts, bundle.bundle_cost), gain)
-        for name, gain in gains.items() if gain > tolerance
+        for name, gain in gains.items()
+        if gain > tolerance
     )
     gain = choice.gain * weeks
     threshold = min_gain_pct / 100 * abs(baseline)
@@ -175,24 +204,55 @@ def optimize_price(
     if not pays:  # then a guardrail "binds" only if dropping it would make a discount pay
         binding = tuple(b for b in binding if max(gain, 0.0) + b.gain_if_relaxed >= max(threshold, tolerance))
     recommended = np.where(np.isfinite(choice.prices) & pays, choice.prices, bundle.sum_of_parts)
-    compared = () if not compare else strategies.compare(
-        data, points, coarse_prices, sample, index, base, weeks, objective, welfare_weight, present,
-        choose(exact, base, False), choose(exact, base, True) if present.sum() > 1 else None, before,
+    compared = (
+        ()
+        if not compare
+        else strategies.compare(
+            data,
+            points,
+            coarse_prices,
+            sample,
+            index,
+            base,
+            weeks,
+            objective,
+            welfare_weight,
+            present,
+            choose(exact, base, False),
+            choose(exact, base, True) if present.sum() > 1 else None,
+            before,
+        )
     )
     projection = _projection(con, data, recommended, weeks, segment, run)
-    text = strategies.recommendation(bundle, segment, objective, choice, pays, gain, baseline, weeks, binding,
-                                     recommended, compared, threshold)
+    text = strategies.recommendation(
+        bundle, segment, objective, choice, pays, gain, baseline, weeks, binding, recommended, compared, threshold
+    )
     return PriceDecision(
-        dataset=dataset, run_id=bundle.run.run_id, items=bundle.items, objective=objective,
-        welfare_weight=welfare_weight, weeks=float(weeks), guardrails=guardrails, segment=segment,
-        prices=_price_pairs(data, recommended, per_segment), discount_pays=bool(pays), recommendation=text,
-        objective_gain=float(gain if pays else 0.0), binding_constraints=binding, strategies=compared,
-        projection=projection, evaluated_prices=len(exact.prices),
+        dataset=dataset,
+        run_id=bundle.run.run_id,
+        items=bundle.items,
+        objective=objective,
+        welfare_weight=welfare_weight,
+        weeks=float(weeks),
+        guardrails=guardrails,
+        segment=segment,
+        prices=_price_pairs(data, recommended, per_segment),
+        discount_pays=bool(pays),
+        recommendation=text,
+        objective_gain=float(gain if pays else 0.0),
+        binding_constraints=binding,
+        strategies=compared,
+        projection=projection,
+        evaluated_prices=len(exact.prices),
     )
 
 
 def _projection(
-    con: duckdb.DuckDBPyConnection, data: BundleDemand, prices: np.ndarray, weeks: float, segment: B.Segment,
+    con: duckdb.DuckDBPyConnection,
+    data: BundleDemand,
+    prices: np.ndarray,
+    weeks: float,
+    segment: B.Segment,
     run: str | None,
 ) -> BundleProjection:
     """What-if figures with bands at the recommended prices, from the vectorized path."""
@@ -207,8 +267,9 @@ def _projection(
 
 def _price_pairs(data: BundleDemand, prices: np.ndarray, per_segment: bool) -> tuple[tuple[str, float], ...]:
     present = np.bincount(data.parameters.segment_code, minlength=data.n_segments) > 0
-    pairs = tuple((value, round(float(prices[k]), 2)) for k, value in enumerate(data.bundle.segment_values)
-                  if present[k])
+    pairs = tuple(
+        (value, round(float(prices[k]), 2)) for k, value in enumerate(data.bundle.segment_values) if present[k]
+    )
     if per_segment:
         return pairs
     label = data.bundle.segment.label if data.bundle.segment.value else B.ALL_CUSTOMERS
@@ -216,26 +277,49 @@ def _price_pairs(data: BundleDemand, prices: np.ndarray, per_segment: bool) -> t
 
 
 def _infeasible(
-    data: BundleDemand, segment: B.Segment, objective: str, weight: float, weeks: float, guardrails: Guardrails,
+    data: BundleDemand,
+    segment: B.Segment,
+    objective: str,
+    weight: float,
+    weeks: float,
+    guardrails: Guardrails,
     before: dict[str, float],
 ) -> PriceDecision:
     """No price satisfies the guardrails: recommend no discount and name the conflicting rules."""
     bundle = data.bundle
     rules = [name for name in ("min_margin_pct", "max_discount_pct") if getattr(guardrails, name) is not None]
     details = "; ".join(guardrails.describe(name, bundle.sum_of_parts, bundle.bundle_cost) for name in rules)
-    binding = tuple(BindingConstraint(name, guardrails.describe(name, bundle.sum_of_parts, bundle.bundle_cost),
-                                      float("nan")) for name in rules)
+    binding = tuple(
+        BindingConstraint(name, guardrails.describe(name, bundle.sum_of_parts, bundle.bundle_cost), float("nan"))
+        for name in rules
+    )
     recommended = np.full(data.n_segments, bundle.sum_of_parts)
-    text = (f"Do not offer this bundle: no price satisfies the guardrails ({details}) below the sum of the "
-            f"parts {bundle.sum_of_parts:.2f}.")
+    text = (
+        f"Do not offer this bundle: no price satisfies the guardrails ({details}) below the sum of the "
+        f"parts {bundle.sum_of_parts:.2f}."
+    )
     no_bundle = strategies.no_bundle(data, before)
     return PriceDecision(
-        dataset=bundle.dataset, run_id=bundle.run.run_id, items=bundle.items, objective=objective,
-        welfare_weight=weight, weeks=float(weeks), guardrails=guardrails, segment=segment,
+        dataset=bundle.dataset,
+        run_id=bundle.run.run_id,
+        items=bundle.items,
+        objective=objective,
+        welfare_weight=weight,
+        weeks=float(weeks),
+        guardrails=guardrails,
+        segment=segment,
         prices=_price_pairs(data, recommended, bool(segment.attribute) and segment.value is None),
-        discount_pays=False, recommendation=text, objective_gain=0.0, binding_constraints=binding,
-        strategies=(no_bundle,), projection=assemble_projection(
-            bundle, list(recommended), [(data.sums_at(recommended, weeks), data.without_bundle)],
-            weeks, show_segments=segment.attribute is not None),
+        discount_pays=False,
+        recommendation=text,
+        objective_gain=0.0,
+        binding_constraints=binding,
+        strategies=(no_bundle,),
+        projection=assemble_projection(
+            bundle,
+            list(recommended),
+            [(data.sums_at(recommended, weeks), data.without_bundle)],
+            weeks,
+            show_segments=segment.attribute is not None,
+        ),
         evaluated_prices=0,
     )

@@ -141,7 +141,8 @@ WHERE $value IS NULL OR p.segment = $value
 TRIP_ARRAYS = (
     "SELECT segment_code, bucket, trip, customer_share, trips_per_week, bundle_price_coefficient, "
     "coalesce(u1, 0) AS u1, coalesce(u2, 0) AS u2, coalesce(u3, 0) AS u3, coalesce(u4, 0) AS u4 FROM ("
-    + TRIP_UTILITIES + ") ORDER BY customer_key, trip"
+    + TRIP_UTILITIES
+    + ") ORDER BY customer_key, trip"
 )
 
 
@@ -152,16 +153,16 @@ class BundleParameters:
     Rows are replayed trips; each customer's rows are contiguous, its first row flagged ``first``.
     """
 
-    utilities: np.ndarray          # (R, n) u(h,i,t) at regular price, the trip's basket as context
+    utilities: np.ndarray  # (R, n) u(h,i,t) at regular price, the trip's basket as context
     price_coefficient: np.ndarray  # (R,) b_h,S = mean of b(h,i) over S (the customer's)
-    trips_per_week: np.ndarray     # (R,) the customer's trips per week / n_h: what the row stands for
-    customer_share: np.ndarray     # (R,) 1 / n_h (sums to 1 over a customer's rows)
-    first: np.ndarray              # (R,) bool: the customer's first row
-    segment_code: np.ndarray       # (R,) index into Bundle.segment_values
-    bucket: np.ndarray             # (R,) 0..BUCKETS-1 (a hash of the customer)
-    coupling: np.ndarray           # (n, n) symmetric c_ij, zero diagonal
-    prices: np.ndarray             # (n,) regular prices
-    costs: np.ndarray              # (n,) unit costs
+    trips_per_week: np.ndarray  # (R,) the customer's trips per week / n_h: what the row stands for
+    customer_share: np.ndarray  # (R,) 1 / n_h (sums to 1 over a customer's rows)
+    first: np.ndarray  # (R,) bool: the customer's first row
+    segment_code: np.ndarray  # (R,) index into Bundle.segment_values
+    bucket: np.ndarray  # (R,) 0..BUCKETS-1 (a hash of the customer)
+    coupling: np.ndarray  # (n, n) symmetric c_ij, zero diagonal
+    prices: np.ndarray  # (n,) regular prices
+    costs: np.ndarray  # (n,) unit costs
 
     @property
     def n_customers(self) -> int:

@@ -86,9 +86,13 @@ def resample_population(
         cur.execute(CANONICAL_DDL)
         cur.execute(MODEL_DDL)
         registered = {
-            "source_run": frames["run"], "source_items": frames["items"], "source_pairs": frames["pairs"],
-            "source_attributes": frames["attributes"], "source_products": frames["products"],
-            "new_customers": new_customers, "new_trips": new_trips,
+            "source_run": frames["run"],
+            "source_items": frames["items"],
+            "source_pairs": frames["pairs"],
+            "source_attributes": frames["attributes"],
+            "source_products": frames["products"],
+            "new_customers": new_customers,
+            "new_trips": new_trips,
         }
         for view, frame in registered.items():
             cur.register(view, frame)
@@ -112,30 +116,37 @@ def _resample(
     """``customers`` new customers drawn from ``source`` with noise, and one replayed trip of each
     (drawn from its source customer's trips; none when the source customer has none), as Arrow tables."""
     rng = np.random.default_rng(seed)
-    pick = rng.integers(0, len(source), size=customers)                               # (N,)
-    theta = np.stack(source["theta"].to_numpy())[pick].astype(np.float32)              # (N, K)
+    pick = rng.integers(0, len(source), size=customers)  # (N,)
+    theta = np.stack(source["theta"].to_numpy())[pick].astype(np.float32)  # (N, K)
     theta += rng.normal(0.0, noise, size=theta.shape).astype(np.float32)
     beta = source["beta_customer"].to_numpy()[pick] + rng.normal(0.0, noise, size=customers)
     trips_per_week = source["trips_per_week"].to_numpy()[pick] * np.exp(rng.normal(0.0, noise, size=customers))
     k = theta.shape[1]
     ids = pa.array([f"R{n:08d}" for n in range(customers)])
-    new_customers = pa.table({
-        "customer_id": ids,
-        "source_id": pa.array(source["customer_id"].to_numpy()[pick].astype(str)),
-        "theta": pa.ListArray.from_arrays(pa.array(np.arange(0, (customers + 1) * k, k, dtype=np.int32)),
-                                          pa.array(theta.ravel())),
-        "beta_customer": pa.array(beta),
-        "trips_per_week": pa.array(trips_per_week),
-    })
+    new_customers = pa.table(
+        {
+            "customer_id": ids,
+            "source_id": pa.array(source["customer_id"].to_numpy()[pick].astype(str)),
+            "theta": pa.ListArray.from_arrays(
+                pa.array(np.arange(0, (customers + 1) * k, k, dtype=np.int32)), pa.array(theta.ravel())
+            ),
+            "beta_customer": pa.array(beta),
+            "trips_per_week": pa.array(trips_per_week),
+        }
+    )
     # source trips are sorted by customer: each source customer's trips are one block
-    owner = np.searchsorted(source["customer_id"].to_numpy().astype(str),
-                            trips.column("customer_id").to_numpy(zero_copy_only=False).astype(str))   # (T,)
-    counts = np.bincount(owner, minlength=len(source))                                                 # (H_source,)
+    owner = np.searchsorted(
+        source["customer_id"].to_numpy().astype(str),
+        trips.column("customer_id").to_numpy(zero_copy_only=False).astype(str),
+    )  # (T,)
+    counts = np.bincount(owner, minlength=len(source))  # (H_source,)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    has_trip = counts[pick] > 0                                                                        # (N,)
-    chosen = starts[pick] + np.floor(rng.random(customers) * counts[pick]).astype(np.int64)           # (N,)
-    new_trips = pa.table({
-        "customer_id": ids.filter(pa.array(has_trip)),
-        "items": trips.column("items").take(pa.array(chosen[has_trip])),
-    })
+    has_trip = counts[pick] > 0  # (N,)
+    chosen = starts[pick] + np.floor(rng.random(customers) * counts[pick]).astype(np.int64)  # (N,)
+    new_trips = pa.table(
+        {
+            "customer_id": ids.filter(pa.array(has_trip)),
+            "items": trips.column("items").take(pa.array(chosen[has_trip])),
+        }
+    )
     return new_customers, new_trips

@@ -157,13 +157,14 @@ GROUP BY group_key
 SLOT_UNITS = "trips_rest_units_{k} * inv"
 EMPTY_SLOT = "0.0"
 
+
 @dataclass
 class CacheTable:
     """A per-replayed-trip cache table of one (bundle, run) on one connection."""
 
-    name: str                          # pricing_cache.main.b_<digest>
-    one_trip_each: bool                # every customer replays one trip: rows are customers
-    before: np.ndarray | None = None   # raw sums with no bundle (the same at any price), once computed
+    name: str  # pricing_cache.main.b_<digest>
+    one_trip_each: bool  # every customer replays one trip: rows are customers
+    before: np.ndarray | None = None  # raw sums with no bundle (the same at any price), once computed
 
 
 def _drop(con: duckdb.DuckDBPyConnection, _key: str, table: CacheTable) -> None:
@@ -177,8 +178,18 @@ _build_lock = threading.Lock()  # one build at a time (two sessions asking for o
 
 def cached_table(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str) -> str:
     """Name of the per-trip cache table of (bundle, run), building it if needed (cold path)."""
-    key = repr((bundle.dataset, bundle.dataset_version, run_id, str(bundle.run.created_at), bundle.item_ids,
-                bundle.segment.attribute, bundle.segment.value, bundle.segment_values))
+    key = repr(
+        (
+            bundle.dataset,
+            bundle.dataset_version,
+            run_id,
+            str(bundle.run.created_at),
+            bundle.item_ids,
+            bundle.segment.attribute,
+            bundle.segment.value,
+            bundle.segment_values,
+        )
+    )
     digest = "b_" + hashlib.sha1(key.encode()).hexdigest()[:20]
     cache = _tables.of(con)
     with _build_lock:
@@ -245,8 +256,11 @@ def aggregate_without_bundle(
 
 
 def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualified: str) -> None:
-    sql = "CREATE OR REPLACE TABLE " + qualified + " AS " + BUILD_CACHE.format(
-        utilities=P.TRIP_UTILITIES, couplings=P.PAIR_COUPLINGS
+    sql = (
+        "CREATE OR REPLACE TABLE "
+        + qualified
+        + " AS "
+        + BUILD_CACHE.format(utilities=P.TRIP_UTILITIES, couplings=P.PAIR_COUPLINGS)
     )
     params = P.query_parameters(bundle, run_id) | {"n": len(bundle.items)}
     with B.model_cursor(con, bundle.dataset) as (cur, _):

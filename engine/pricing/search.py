@@ -18,7 +18,7 @@ from engine.pricing.demand import FactorizedDemand
 from engine.pricing.params import BUCKETS
 
 COARSE_POINTS = 64
-SAMPLE = 100_000       # customers in the coarse stage (all when fewer)
+SAMPLE = 100_000  # customers in the coarse stage (all when fewer)
 EXACT_ELEMENTS = 12_000_000  # budget of customer x price evaluations in the exact stage
 MAX_EXACT_POINTS = 48  # prices evaluated on every customer (around the optimum of each segment), at most
 MAX_CHECK_POINTS = 48  # prices evaluated on the sample to tell which guardrails bind
@@ -67,8 +67,8 @@ def exact_points(
     coarse : curves on the coarse grid (gain and units per group, per week, sample-scaled).
     variants : rule sets (the guardrails and each relaxation).
     """
-    rows = np.vstack([coarse.gain.sum(axis=0, keepdims=True), coarse.gain])     # (1 + S, G) total first
-    units = coarse.units.sum(axis=0)                                            # (G,)
+    rows = np.vstack([coarse.gain.sum(axis=0, keepdims=True), coarse.gain])  # (1 + S, G) total first
+    units = coarse.units.sum(axis=0)  # (G,)
     brackets: list[np.ndarray] = []
     for rules in variants:
         in_bounds = (coarse_prices >= rules.low - 1e-9) & (coarse_prices <= rules.high + 1e-9)
@@ -114,7 +114,12 @@ def _merge(brackets: list[np.ndarray], max_points: int) -> np.ndarray:
 
 
 def evaluate(
-    demand: FactorizedDemand, prices: np.ndarray, objective: str, weight: float, group: np.ndarray, n_groups: int,
+    demand: FactorizedDemand,
+    prices: np.ndarray,
+    objective: str,
+    weight: float,
+    group: np.ndarray,
+    n_groups: int,
     scale: float = 1.0,
 ) -> grid.Curves:
     """Curves on ``prices`` for ``demand``'s customers, scaled (a sample stands for everyone)."""

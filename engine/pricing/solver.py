@@ -19,11 +19,11 @@ from engine.pricing.demand import NO_DISCOUNT_TOLERANCE
 class Rules:
     """The guardrails in solver terms (all money in currency, units over the horizon)."""
 
-    low: float                    # lowest allowed bundle price
-    high: float                   # highest allowed bundle price (the sum of the parts)
-    endings: tuple[int, ...]      # allowed cents endings; empty: any cent
-    spread: float | None          # max highest - lowest segment price; None: no limit
-    stock: float | None           # max bundle units over the horizon; None: no limit
+    low: float  # lowest allowed bundle price
+    high: float  # highest allowed bundle price (the sum of the parts)
+    endings: tuple[int, ...]  # allowed cents endings; empty: any cent
+    spread: float | None  # max highest - lowest segment price; None: no limit
+    stock: float | None  # max bundle units over the horizon; None: no limit
 
     def relaxed(self, **changes) -> Rules:
         return replace(self, **changes)
@@ -33,9 +33,9 @@ class Rules:
 class Choice:
     """Prices per segment (``nan``: no discount for that segment) and the total gain per week."""
 
-    prices: np.ndarray   # (S,)
-    gain: float          # objective gain per week, all segments
-    units: float         # bundle units per week, all segments
+    prices: np.ndarray  # (S,)
+    gain: float  # objective gain per week, all segments
+    units: float  # bundle units per week, all segments
 
     @property
     def discounts(self) -> bool:
@@ -60,7 +60,7 @@ def solve_one(prices: np.ndarray, gain: np.ndarray, units: np.ndarray, rules: Ru
     gain, units : (S, U) per segment, per week.
     """
     n_seg = gain.shape[0]
-    total_gain, total_units = gain.sum(axis=0), units.sum(axis=0)            # (U,)
+    total_gain, total_units = gain.sum(axis=0), units.sum(axis=0)  # (U,)
     ok = allowed(prices, rules)
     if rules.stock is not None:
         ok &= total_units * weeks <= rules.stock + 1e-9
@@ -82,15 +82,15 @@ def solve_segments(
     ``present`` (S,) marks segments with customers; empty segments get no price.
     """
     ok = allowed(prices, rules)
-    opt_prices = np.append(prices[ok], rules.high)                  # (V,) last option: no discount
-    opt_gain = np.concatenate([gain[:, ok], np.zeros((gain.shape[0], 1))], axis=1)    # (S, V)
+    opt_prices = np.append(prices[ok], rules.high)  # (V,) last option: no discount
+    opt_gain = np.concatenate([gain[:, ok], np.zeros((gain.shape[0], 1))], axis=1)  # (S, V)
     opt_units = np.concatenate([units[:, ok], np.zeros((gain.shape[0], 1))], axis=1)  # (S, V)
     no_discount = len(opt_prices) - 1
     if rules.spread is None:
-        windows = np.ones((1, len(opt_prices)), dtype=bool)          # (L, V)
+        windows = np.ones((1, len(opt_prices)), dtype=bool)  # (L, V)
     else:
         low = np.unique(opt_prices)
-        above = opt_prices[None, :] >= low[:, None] - 1e-9                         # (L, V)
+        above = opt_prices[None, :] >= low[:, None] - 1e-9  # (L, V)
         windows = above & (opt_prices[None, :] <= low[:, None] + rules.spread + 1e-9)
     multipliers = [0.0]
     if rules.stock is not None:
@@ -99,11 +99,11 @@ def solve_segments(
         multipliers += list(np.geomspace(max(top, 1e-6) * 1e-4, max(top, 1e-6) * 10, 60))
     best = Choice(np.full(gain.shape[0], np.nan), 0.0, 0.0)
     for mu in multipliers:
-        score = opt_gain - mu * opt_units                                           # (S, V)
-        masked = np.where(windows[:, None, :], score[None, :, :], -np.inf)          # (L, S, V)
-        pick = masked.argmax(axis=2)                                               # (L, S)
+        score = opt_gain - mu * opt_units  # (S, V)
+        masked = np.where(windows[:, None, :], score[None, :, :], -np.inf)  # (L, S, V)
+        pick = masked.argmax(axis=2)  # (L, S)
         pick = np.where(present[None, :], pick, no_discount)
-        picked = np.take_along_axis(masked, pick[..., None], axis=2)[..., 0]            # (L, S)
+        picked = np.take_along_axis(masked, pick[..., None], axis=2)[..., 0]  # (L, S)
         feasible = (np.isfinite(picked) | ~present[None, :]).all(axis=1)
         seg = np.arange(gain.shape[0])[None, :]
         total_gain = np.where(feasible, opt_gain[seg, pick].sum(axis=1), -np.inf)  # (L,)

@@ -19,8 +19,17 @@ from engine.pricing.demand import FactorizedDemand
 from engine.pricing.guardrails import BindingConstraint, Strategy
 from engine.pricing.vectorized import BundleDemand
 
-SHOWN = ("take_rate", "bundle_units", "revenue", "margin", "incremental_revenue", "incremental_margin",
-         "cannibalized_revenue", "consumer_surplus_change", "share_better_off")
+SHOWN = (
+    "take_rate",
+    "bundle_units",
+    "revenue",
+    "margin",
+    "incremental_revenue",
+    "incremental_margin",
+    "cannibalized_revenue",
+    "consumer_surplus_change",
+    "share_better_off",
+)
 
 
 def figures_at(data: BundleDemand, segment_prices: np.ndarray | None, weeks: float) -> dict[str, float]:
@@ -58,8 +67,14 @@ def objective_value(figures: dict[str, float], objective: str, weight: float) ->
 
 
 def no_bundle(data: BundleDemand, before: dict[str, float]) -> Strategy:
-    return Strategy("No bundle", True, ((ALL_CUSTOMERS, None),), 0.0, {k: before[k] for k in SHOWN},
-                    "Items at their regular prices only.")
+    return Strategy(
+        "No bundle",
+        True,
+        ((ALL_CUSTOMERS, None),),
+        0.0,
+        {k: before[k] for k in SHOWN},
+        "Items at their regular prices only.",
+    )
 
 
 def compare(
@@ -82,31 +97,59 @@ def compare(
     out = [no_bundle(data, before)]
     one_price = float(one.prices[0]) if one.discounts else None
     figs = figures_at(data, one.prices, weeks)
-    out.append(Strategy("One price for everyone", True, ((ALL_CUSTOMERS, one_price),),
-                        objective_value(figs, objective, weight), {k: figs[k] for k in SHOWN},
-                        "Best single bundle price within the guardrails." if one_price else
-                        "No single price within the guardrails beats selling the items separately."))
+    out.append(
+        Strategy(
+            "One price for everyone",
+            True,
+            ((ALL_CUSTOMERS, one_price),),
+            objective_value(figs, objective, weight),
+            {k: figs[k] for k in SHOWN},
+            "Best single bundle price within the guardrails."
+            if one_price
+            else "No single price within the guardrails beats selling the items separately.",
+        )
+    )
     if per_segment is not None:
         figs = figures_at(data, per_segment.prices, weeks)
-        prices = tuple((values[k], None if not np.isfinite(p) else float(p))
-                       for k, p in enumerate(per_segment.prices) if present[k])
+        prices = tuple(
+            (values[k], None if not np.isfinite(p) else float(p))
+            for k, p in enumerate(per_segment.prices)
+            if present[k]
+        )
         attribute = data.bundle.segment.attribute
-        out.append(Strategy(f"Per-segment prices (by {attribute})", True, prices,
-                            objective_value(figs, objective, weight), {k: figs[k] for k in SHOWN},
-                            "Best price per segment within the guardrails, spread limit included."))
+        out.append(
+            Strategy(
+                f"Per-segment prices (by {attribute})",
+                True,
+                prices,
+                objective_value(figs, objective, weight),
+                {k: figs[k] for k in SHOWN},
+                "Best price per segment within the guardrails, spread limit included.",
+            )
+        )
     candidates = np.union1d(coarse_prices, points[solver.allowed(points, rules)])
     feasible = candidates[(candidates >= rules.low - 1e-9) & (candidates < rules.high)]
     if len(feasible):
         best_price, _ = grid.best_per_customer(sample, feasible, objective, weight)
         figs = figures_per_customer(data, index, best_price, weeks)
         sampled = len(index) < len(data.group)
-        note = ("Theoretical upper bound, NOT deployable: every customer gets their own best price within the "
-                "price bounds (no stock or spread limit; needs perfect knowledge of each customer; individual "
-                "prices may be unlawful or unfair).")
+        note = (
+            "Theoretical upper bound, NOT deployable: every customer gets their own best price within the "
+            "price bounds (no stock or spread limit; needs perfect knowledge of each customer; individual "
+            "prices may be unlawful or unfair)."
+        )
         if sampled:
             note += f" Estimated from a random sample of {len(index):,} customers."
-        out.append(Strategy("Per-customer prices", False, ((ALL_CUSTOMERS, None),),
-                            objective_value(figs, objective, weight), {k: figs[k] for k in SHOWN}, note))
+        out.append(
+            Strategy(
+                "Per-customer prices",
+                False,
+                ((ALL_CUSTOMERS, None),),
+                objective_value(figs, objective, weight),
+                {k: figs[k] for k in SHOWN},
+                note,
+            )
+        )
     return tuple(out)
 
 
@@ -131,22 +174,30 @@ def recommendation(
     if not pays:
         if choice.discounts and gain > 0:
             best = np.nanmin(choice.prices)
-            text = (f"Do not discount: the best bundle price within the guardrails ({best:.2f}) adds only "
-                    f"{gain:,.2f} of {noun} {horizon} ({100 * gain / max(abs(baseline), 1e-9):.2f}% of the items' "
-                    f"{'revenue' if objective == 'revenue' else 'margin'}), too little to be worth a bundle. "
-                    f"Keep selling the items separately (sum of the parts {parts:.2f}).")
+            text = (
+                f"Do not discount: the best bundle price within the guardrails ({best:.2f}) adds only "
+                f"{gain:,.2f} of {noun} {horizon} ({100 * gain / max(abs(baseline), 1e-9):.2f}% of the items' "
+                f"{'revenue' if objective == 'revenue' else 'margin'}), too little to be worth a bundle. "
+                f"Keep selling the items separately (sum of the parts {parts:.2f})."
+            )
         else:
-            text = (f"Do not discount: no bundle price within the guardrails raises {noun} over selling the items "
-                    f"separately at their regular prices (sum of the parts {parts:.2f}).")
-        better = [s for s in compared if s.deployable and s.objective_gain >= max(threshold, gain, 0) + 1e-9
-                  and s.name.startswith("Per-segment")]
+            text = (
+                f"Do not discount: no bundle price within the guardrails raises {noun} over selling the items "
+                f"separately at their regular prices (sum of the parts {parts:.2f})."
+            )
+        better = [
+            s
+            for s in compared
+            if s.deployable and s.objective_gain >= max(threshold, gain, 0) + 1e-9 and s.name.startswith("Per-segment")
+        ]
         if better and not (segment.attribute and segment.value is None):
             text += f" Per-segment prices would add {better[0].objective_gain:,.2f} (see the strategy comparison)."
     else:
         discounted = recommended[np.isfinite(recommended) & (recommended < parts)]
         if segment.attribute and segment.value is None:
-            listing = ", ".join(f"{v}: {p:.2f}" for v, p in zip(bundle.segment_values, recommended, strict=True)
-                                if np.isfinite(p))
+            listing = ", ".join(
+                f"{v}: {p:.2f}" for v, p in zip(bundle.segment_values, recommended, strict=True) if np.isfinite(p)
+            )
             text = f"Offer per-segment bundle prices ({listing}; sum of the parts {parts:.2f})"
         else:
             price = float(discounted[0])

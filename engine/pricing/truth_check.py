@@ -63,15 +63,17 @@ def truth_decisions(con: duckdb.DuckDBPyConnection, dataset: str, run_id: str, w
             projection = project_bundle(con, dataset, items, learned.price, weeks=weeks, run="truth")
             at_learned = projection.total.figures["incremental_margin"].value
         optimal = truth.incremental_margin
-        rows.append({
-            "items": items,
-            "learned_price": _one_price(learned) if learned.discount_pays else None,
-            "true_price": _one_price(truth) if truth.discount_pays else None,
-            "sum_of_parts": learned.projection.sum_of_parts,
-            "true_gain_at_learned_price": float(at_learned),
-            "true_optimal_gain": float(optimal),
-            "capture": float(at_learned / optimal) if optimal > GAIN_TOLERANCE else None,
-        })
+        rows.append(
+            {
+                "items": items,
+                "learned_price": _one_price(learned) if learned.discount_pays else None,
+                "true_price": _one_price(truth) if truth.discount_pays else None,
+                "sum_of_parts": learned.projection.sum_of_parts,
+                "true_gain_at_learned_price": float(at_learned),
+                "true_optimal_gain": float(optimal),
+                "capture": float(at_learned / optimal) if optimal > GAIN_TOLERANCE else None,
+            }
+        )
         rate_ratios.append(_joint_rate(con, dataset, items, run_id) / _joint_rate(con, dataset, items, "truth"))
     captures = [r["capture"] for r in rows if r["capture"] is not None]
     return {

@@ -23,18 +23,18 @@ from functools import lru_cache
 
 import numpy as np
 
-LEVEL = 0.90                 # two-sided band: 5% and 95% quantiles
-BOOTSTRAP_RESAMPLES = 200    # bucket resamples (cheap: no pass over customers)
+LEVEL = 0.90  # two-sided band: 5% and 95% quantiles
+BOOTSTRAP_RESAMPLES = 200  # bucket resamples (cheap: no pass over customers)
 SEED = 20240107
-QUANTILE_MEMBERS = 10        # smaller ensembles: the band is the members' full range
+QUANTILE_MEMBERS = 10  # smaller ensembles: the band is the members' full range
 
 
 @dataclass(frozen=True)
 class BandSource:
     """Where a projection's bands come from, in plain words for the page and the CLI."""
 
-    method: str   # 'ensemble' | 'bootstrap'
-    size: int     # ensemble members, or bootstrap resamples
+    method: str  # 'ensemble' | 'bootstrap'
+    size: int  # ensemble members, or bootstrap resamples
     level: float
 
     @property
@@ -107,7 +107,7 @@ def bands_from_buckets(
     -------
     point figures (G + 1, ...), bands name -> (low, high), the band source.
     """
-    after = np.concatenate([after, after.sum(axis=0, keepdims=True)])     # (G+1, B, F) total last
+    after = np.concatenate([after, after.sum(axis=0, keepdims=True)])  # (G+1, B, F) total last
     before = np.concatenate([before, before.sum(axis=0, keepdims=True)])
     counts = bootstrap_counts(after.shape[1], resamples)
     point = derive(after.sum(axis=1), before.sum(axis=1))

@@ -19,8 +19,8 @@ from engine.pricing import bundle as B
 from engine.pricing import params as P
 from engine.pricing.demand import NO_DISCOUNT_TOLERANCE, FactorizedDemand, raw_sums
 
-MEMO_ENTRIES = 8                 # bundles kept in memory (the page re-reads the same bundle on every rerun)
-MEMO_MAX_CUSTOMERS = 100_000     # larger populations are re-read each time rather than held
+MEMO_ENTRIES = 8  # bundles kept in memory (the page re-reads the same bundle on every rerun)
+MEMO_MAX_CUSTOMERS = 100_000  # larger populations are re-read each time rather than held
 _loaded = PerConnection(MEMO_ENTRIES)  # per connection: Bundle -> BundleDemand
 
 
@@ -58,8 +58,10 @@ class BundleDemand:
     def sums_at(self, segment_prices: list[float] | np.ndarray, weeks: float) -> np.ndarray:
         """Raw sums (segments, BUCKETS, F) at a price per segment (``nan``: no bundle), memoized."""
         off = self.bundle.sum_of_parts
-        clean = tuple(off if not np.isfinite(p) or p >= off - NO_DISCOUNT_TOLERANCE else round(float(p), 6)
-                      for p in segment_prices)
+        clean = tuple(
+            off if not np.isfinite(p) or p >= off - NO_DISCOUNT_TOLERANCE else round(float(p), 6)
+            for p in segment_prices
+        )
         if all(p == off for p in clean):
             return self.without_bundle  # no bundle anywhere: the same at any horizon
         key = (clean, float(weeks))
@@ -99,7 +101,7 @@ def load_demand(
 def _in_group_order(parameters: P.BundleParameters) -> P.BundleParameters:
     """The same rows sorted by (segment, bucket), so each group is a contiguous block (a stable
     sort: each customer's replayed trips stay together, its first row first)."""
-    key = parameters.segment_code * P.BUCKETS + parameters.bucket                   # (H,)
+    key = parameters.segment_code * P.BUCKETS + parameters.bucket  # (H,)
     if key.max(initial=0) < np.iinfo(np.uint16).max:
         key = key.astype(np.uint16)  # numpy sorts 16-bit keys with a radix sort: linear time
     order = np.argsort(key, kind="stable")

@@ -27,8 +27,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WEEKS = 4.0  # horizon of a typical bundle promotion
 CLI_KEYS = (
-    "take_rate", "bundle_units", "revenue", "margin", "incremental_revenue", "incremental_margin",
-    "cannibalized_revenue", "consumer_surplus_change", "share_better_off",
+    "take_rate",
+    "bundle_units",
+    "revenue",
+    "margin",
+    "incremental_revenue",
+    "incremental_margin",
+    "cannibalized_revenue",
+    "consumer_surplus_change",
+    "share_better_off",
 )
 
 
@@ -40,13 +47,13 @@ class BundleProjection:
     run_id: str
     items: tuple[B.BundleItem, ...]
     segment: B.Segment
-    prices: tuple[tuple[str, float], ...]   # (segment value, bundle price); one pair when one price
+    prices: tuple[tuple[str, float], ...]  # (segment value, bundle price); one pair when one price
     sum_of_parts: float
     bundle_cost: float
     weeks: float
-    band: str                               # where the bands come from, in plain words
-    total: F.BundleFigures                  # every targeted customer
-    segments: tuple[F.BundleFigures, ...]   # per value of the segment attribute (empty: none asked)
+    band: str  # where the bands come from, in plain words
+    total: F.BundleFigures  # every targeted customer
+    segments: tuple[F.BundleFigures, ...]  # per value of the segment attribute (empty: none asked)
 
     @property
     def price(self) -> float | dict[str, float]:
@@ -61,12 +68,22 @@ class BundleProjection:
         result["consumer_surplus_per_buyer"] = total.figures["consumer_surplus_per_buyer"].value
         result["customers"] = total.customers
         result["band"] = {key: {"low": f.low, "high": f.high} for key, f in total.figures.items()}
-        result |= {"dataset": self.dataset, "run": self.run_id, "items": [i.item_id for i in self.items],
-                   "segment": self.segment.label, "band_method": self.band}
+        result |= {
+            "dataset": self.dataset,
+            "run": self.run_id,
+            "items": [i.item_id for i in self.items],
+            "segment": self.segment.label,
+            "band_method": self.band,
+        }
         result["per_segment"] = [_segment_json(s) for s in self.segments]
         result["item_units"] = [
-            {"item_id": u.item_id, "name": u.name, "units_before": u.units_before.value,
-             "units_after": u.units_after.value, "cannibalized_revenue": u.cannibalized_revenue}
+            {
+                "item_id": u.item_id,
+                "name": u.name,
+                "units_before": u.units_before.value,
+                "units_after": u.units_after.value,
+                "cannibalized_revenue": u.cannibalized_revenue,
+            }
             for u in total.items
         ]
         return result
@@ -76,8 +93,15 @@ class BundleProjection:
         rows = []
         for group in (*self.segments, self.total):
             row = {"segment": group.segment, "customers": group.customers, "price": group.price}
-            for key in ("take_rate", "bundle_units", "incremental_revenue", "incremental_margin",
-                        "cannibalized_revenue", "consumer_surplus_change", "share_better_off"):
+            for key in (
+                "take_rate",
+                "bundle_units",
+                "incremental_revenue",
+                "incremental_margin",
+                "cannibalized_revenue",
+                "consumer_surplus_change",
+                "share_better_off",
+            ):
                 fig = group.figures[key]
                 row[key] = fig.value
                 row[key + "_low"], row[key + "_high"] = fig.low, fig.high
@@ -88,9 +112,15 @@ class BundleProjection:
         """Item-level cannibalization: stand-alone units of each item without and with the bundle."""
         return pd.DataFrame(
             [
-                {"item_id": u.item_id, "name": u.name, "regular_price": u.regular_price,
-                 "units_no_bundle": u.units_before.value, "units_with_bundle": u.units_after.value,
-                 "units_moved": u.cannibalized_units, "revenue_moved": u.cannibalized_revenue}
+                {
+                    "item_id": u.item_id,
+                    "name": u.name,
+                    "regular_price": u.regular_price,
+                    "units_no_bundle": u.units_before.value,
+                    "units_with_bundle": u.units_after.value,
+                    "units_moved": u.cannibalized_units,
+                    "revenue_moved": u.cannibalized_revenue,
+                }
                 for u in self.total.items
             ]
         )
@@ -127,8 +157,10 @@ def project_bundle(
     def sums(run_id: str) -> tuple[np.ndarray, np.ndarray]:
         table = query.cached_table(con, bundle, run_id)
         n_items = len(bundle.items)
-        return (query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg, n_items),
-                query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg, n_items))
+        return (
+            query.aggregate(con, table, bundle.sum_of_parts, prices, weeks, n_seg, n_items),
+            query.aggregate_without_bundle(con, table, bundle.sum_of_parts, n_seg, n_items),
+        )
 
     members = [sums(run_id) for run_id in bundle.ensemble]  # the chosen run first
     return assemble_projection(bundle, prices, members, weeks, segment.attribute is not None, resamples)
@@ -147,10 +179,12 @@ def assemble_projection(
     ``members[0]`` is the chosen run; with more than one member, bands span the ensemble, else they
     come from a bootstrap of customer buckets. Both projection paths (SQL, vectorized) end here.
     """
-    derive = partial(F.derive, weeks=weeks, prices=_item_array(bundle, "regular_price"),
-                     costs=_item_array(bundle, "unit_cost"))
+    derive = partial(
+        F.derive, weeks=weeks, prices=_item_array(bundle, "regular_price"), costs=_item_array(bundle, "unit_cost")
+    )
     after, before = members[0]
     if len(members) > 1:
+
         def figures_of(pair: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
             return derive(_with_total(pair[0].sum(axis=1)), _with_total(pair[1].sum(axis=1)))
 
@@ -185,8 +219,10 @@ def segment_prices(bundle: B.Bundle, price: float | Mapping[str, float]) -> list
         missing = [v for v in bundle.segment_values if v not in price]
         unknown = [k for k in price if k not in bundle.segment_values]
         if unknown or (missing and bundle.segment.value is None):
-            raise DataError(f"prices per segment must name each of {', '.join(bundle.segment_values)}; "
-                            f"found {', '.join(map(str, price)) or 'none'}")
+            raise DataError(
+                f"prices per segment must name each of {', '.join(bundle.segment_values)}; "
+                f"found {', '.join(map(str, price)) or 'none'}"
+            )
         values = [float(price.get(v, np.nan)) for v in bundle.segment_values]
     else:
         values = [float(price)] * len(bundle.segment_values)

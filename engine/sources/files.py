@@ -188,6 +188,7 @@ def resolve_columns(table_file: TableFile, mapping: FileMapping) -> dict[str, Ma
     for field in FIELDS[table_file.kind]:
         raw = TIME_COLUMN if field.kind == "time" else field.name
         named = mapping.column_for(field.name)
+        index: int | None
         if named:
             index = _column_index(table_file, named, field.name)
         elif raw in found or (field.kind == "time" and time_named):

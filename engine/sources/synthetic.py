@@ -53,20 +53,20 @@ class MarketConfig:
     products: int = 120
     weeks: int = 52
     seed: int = 0
-    dim: int = 6                      # K: preference dimensions
+    dim: int = 6  # K: preference dimensions
     products_per_category: int = 4
-    complement_pairs: int = 12        # true complement product pairs (across categories)
-    substitute_pairs: int = 12        # true substitute product pairs (within a category)
-    coupling: float = 2.0             # |c_ij| of a true pair (utility units)
-    trips_per_week: float = 1.2       # mean of the per-customer trip rate (gamma distributed)
+    complement_pairs: int = 12  # true complement product pairs (across categories)
+    substitute_pairs: int = 12  # true substitute product pairs (within a category)
+    coupling: float = 2.0  # |c_ij| of a true pair (utility units)
+    trips_per_week: float = 1.2  # mean of the per-customer trip rate (gamma distributed)
     discount_probability: float = 0.2  # share of product-weeks on discount
-    promo_effect: float = 0.6         # eta: utility lift of a displayed product
-    known_demographics: float = 0.7   # share of customers whose demographics are known
+    promo_effect: float = 0.6  # eta: utility lift of a displayed product
+    known_demographics: float = 0.7  # share of customers whose demographics are known
     gibbs_sweeps: int = 4
-    cost_ratio_low: float = 0.3       # unit cost / regular price, drawn per product in [low, high]: bundle-
-                                      # friendly margins, so that some discounts pay and some do not
+    cost_ratio_low: float = 0.3  # unit cost / regular price, drawn per product in [low, high]: bundle-
+    # friendly margins, so that some discounts pay and some do not
     cost_ratio_high: float = 0.65
-    beta_0: float = 0.2               # base of the price coefficient: b_h = softplus(beta_0 + ...)
+    beta_0: float = 0.2  # base of the price coefficient: b_h = softplus(beta_0 + ...)
 
 
 @dataclass
@@ -74,13 +74,13 @@ class Market:
     """A generated market: raw tables (as a retailer would have them) and the truth."""
 
     config: MarketConfig
-    products: pd.DataFrame            # product_id, name, department, category, brand, unit_cost
-    customers: pd.DataFrame           # customer_id, age_band, income_band (None when unknown)
-    lines: pd.DataFrame               # basket_id, customer_id, ts, week, store_id, product_id, quantity, paid, list_amount, retail_discount, coupon_discount
-    promotions: pd.DataFrame          # product_id, week, display, mailer
-    truth_items: pd.DataFrame         # item_id, lambda, alpha, regular_price, unit_cost, ...
-    truth_customers: pd.DataFrame     # customer_id, theta, beta_customer, trips_per_week
-    truth_pairs: pd.DataFrame         # item_a, item_b, coupling
+    products: pd.DataFrame  # product_id, name, department, category, brand, unit_cost
+    customers: pd.DataFrame  # customer_id, age_band, income_band (None when unknown)
+    lines: pd.DataFrame  # basket_id, customer_id, ts, week, store_id, product_id, quantity, paid, list_amount, retail_discount, coupon_discount
+    promotions: pd.DataFrame  # product_id, week, display, mailer
+    truth_items: pd.DataFrame  # item_id, lambda, alpha, regular_price, unit_cost, ...
+    truth_customers: pd.DataFrame  # customer_id, theta, beta_customer, trips_per_week
+    truth_pairs: pd.DataFrame  # item_a, item_b, coupling
 
 
 def generate(config: MarketConfig = MarketConfig()) -> Market:
@@ -90,13 +90,13 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
     n_cat = max(2, n_items // config.products_per_category)
 
     # Items: categories, departments, prices, costs, attributes.
-    category = np.arange(n_items) % n_cat                                   # (I,)
+    category = np.arange(n_items) % n_cat  # (I,)
     cat_alpha = rng.normal(0.0, 0.6, size=(n_cat, dim))
     alpha = cat_alpha[category] + rng.normal(0.0, 0.3, size=(n_items, dim))  # (I, K)
     regular = np.round(np.exp(rng.normal(np.log(3.0), 0.45, size=n_items)), 1) - 0.01  # (I,) .x9 endings
     regular = np.maximum(regular, 0.49)
     unit_cost = np.round(regular * rng.uniform(config.cost_ratio_low, config.cost_ratio_high, size=n_items), 2)
-    lam = rng.normal(-1.5, 0.5, size=n_items)                                # (I,)
+    lam = rng.normal(-1.5, 0.5, size=n_items)  # (I,)
 
     # Customers: demographics drive preferences and price sensitivity.
     age = rng.integers(0, len(AGE_BANDS), size=n_cust)
@@ -105,9 +105,9 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
     w_income = rng.normal(0.0, 0.5, size=(len(INCOME_BANDS), dim))
     theta = w_age[age] + w_income[income] + rng.normal(0.0, 0.4, size=(n_cust, dim))  # (H, K)
     beta_income = np.array([0.6, 0.2, -0.2, -0.6])  # lower income, more price sensitive
-    beta = config.beta_0 + beta_income[income] + rng.normal(0.0, 0.5, size=n_cust)           # (H,)
-    b = np.log1p(np.exp(beta))                                                       # (H,) softplus
-    rate = rng.gamma(4.0, config.trips_per_week / 4.0, size=n_cust)                  # (H,)
+    beta = config.beta_0 + beta_income[income] + rng.normal(0.0, 0.5, size=n_cust)  # (H,)
+    b = np.log1p(np.exp(beta))  # (H,) softplus
+    rate = rng.gamma(4.0, config.trips_per_week / 4.0, size=n_cust)  # (H,)
 
     # True pairs: complements across categories, substitutes within one.
     coupling = np.zeros((n_items, n_items))
@@ -132,36 +132,36 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
 
     # Weekly prices and promotions.
     weeks = config.weeks
-    discounted = rng.random((weeks, n_items)) < config.discount_probability          # (W, I)
+    discounted = rng.random((weeks, n_items)) < config.discount_probability  # (W, I)
     depth = rng.choice([0.1, 0.2, 0.3, 0.4], size=(weeks, n_items)) * discounted
-    price = np.round(regular[None, :] * (1.0 - depth), 2)                            # (W, I)
+    price = np.round(regular[None, :] * (1.0 - depth), 2)  # (W, I)
     display = discounted & (rng.random((weeks, n_items)) < 0.5)
     mailer = discounted & (rng.random((weeks, n_items)) < 0.3)
 
     # Trips, then baskets by Gibbs sampling of the auto-logistic model.
-    trips_per_cw = rng.poisson(rate[:, None], size=(n_cust, weeks))                  # (H, W)
+    trips_per_cw = rng.poisson(rate[:, None], size=(n_cust, weeks))  # (H, W)
     trip_cust, trip_week = np.nonzero(trips_per_cw)
     reps = trips_per_cw[trip_cust, trip_week]
-    trip_cust, trip_week = np.repeat(trip_cust, reps), np.repeat(trip_week, reps)    # (T,)
+    trip_cust, trip_week = np.repeat(trip_cust, reps), np.repeat(trip_week, reps)  # (T,)
     base = (
         lam[None, :]
         + theta[trip_cust] @ alpha.T
         + config.promo_effect * display[trip_week]
         - b[trip_cust, None] * price[trip_week]
-    )                                                                                # (T, I)
-    x = (rng.random(base.shape) < 1.0 / (1.0 + np.exp(-base))).astype(np.float32)   # (T, I)
+    )  # (T, I)
+    x = (rng.random(base.shape) < 1.0 / (1.0 + np.exp(-base))).astype(np.float32)  # (T, I)
     coupled = [i for i in range(n_items) if coupling[i].any()]  # other items need no resampling
     for _ in range(config.gibbs_sweeps):
         for i in rng.permutation(coupled):
             partners = np.flatnonzero(coupling[i])
-            field = base[:, i] + x[:, partners] @ coupling[partners, i]             # (T,)
+            field = base[:, i] + x[:, partners] @ coupling[partners, i]  # (T,)
             x[:, i] = rng.random(len(field)) < 1.0 / (1.0 + np.exp(-field))
 
     trip_idx, item_idx = np.nonzero(x)
     kept_trips = np.unique(trip_idx)
     basket_ids = np.full(len(trip_cust), "", dtype=object)
     basket_ids[kept_trips] = [f"B{n:07d}" for n in range(len(kept_trips))]
-    offsets = rng.integers(0, 7 * 24 * 60, size=len(trip_cust))                     # minutes into the week
+    offsets = rng.integers(0, 7 * 24 * 60, size=len(trip_cust))  # minutes into the week
     ts = pd.to_datetime(START) + pd.to_timedelta(trip_week * 7 * 24 * 60 + offsets, unit="min")
     quantity = 1 + rng.poisson(0.25, size=len(trip_idx))
     w = trip_week[trip_idx]
@@ -220,7 +220,20 @@ def generate(config: MarketConfig = MarketConfig()) -> Market:
         rho=list(np.zeros((n_items, dim), dtype=np.float32)),
         beta_item=0.0,
         regular_price=regular,
-    )[["item_id", "name", "department", "category", "popularity", "alpha", "rho", "beta_item", "regular_price", "unit_cost"]]
+    )[
+        [
+            "item_id",
+            "name",
+            "department",
+            "category",
+            "popularity",
+            "alpha",
+            "rho",
+            "beta_item",
+            "regular_price",
+            "unit_cost",
+        ]
+    ]
     truth_customers = pd.DataFrame(
         {
             "customer_id": customer_ids,
@@ -331,5 +344,3 @@ def ingest_sample(con: duckdb.DuckDBPyConnection, name: str = "sample") -> store
 
 
 SAMPLE_CONFIG = MarketConfig(customers=500, products=48, weeks=26, seed=7)
-
-
