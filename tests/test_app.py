@@ -80,6 +80,7 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+@pytest.mark.slow
 def test_first_launch_ingests_the_complete_journey_in_a_status_box(first_launch, engine_con):
     _, at = first_launch
     assert not at.exception

@@ -43,6 +43,7 @@ def test_page_renders_candidates_and_heatmap(app):
     assert "Category" in figure and "complementarity" in figure
 
 
+@pytest.mark.slow
 def test_filters_change_the_candidates(app):
     pairs = table(app)
     app.radio(key="bx_size").set_value(3).run()
@@ -62,6 +63,7 @@ def test_filters_change_the_candidates(app):
     assert not app.exception and len(app.dataframe) == 0 and app.info
 
 
+@pytest.mark.slow
 def test_choosing_a_candidate_stores_it_for_pricing(app, tmp_path):
     choice = app.selectbox(key="bx_choice")
     choice.set_value(choice.options[2]).run()
@@ -74,6 +76,7 @@ def test_choosing_a_candidate_stores_it_for_pricing(app, tmp_path):
     assert app.session_state["bundle_level"] == "product"
 
 
+@pytest.mark.slow
 def test_builder_describes_and_prices_four_items(app):
     app.multiselect(key="bx_builder_items").set_value(["P0024", "P0032", "P0047", "P0011"]).run()
     assert not app.exception
@@ -83,6 +86,7 @@ def test_builder_describes_and_prices_four_items(app):
     assert app.session_state["bundle_items"] == ["P0024", "P0032", "P0047", "P0011"]
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_bundles_page_in_a_real_browser(tmp_path):
     """Served headless, reached through the navigation: table, heatmap and no exception."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import store
@@ -14,6 +15,7 @@ def open_customers() -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_demographic_profile_then_rfm_and_clusters(sample_app_db):
     at = open_customers()
     assert at.title[0].value == "Customers"

@@ -53,6 +53,7 @@ def metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
 
 
+@pytest.mark.slow
 def test_pick_a_bundle_move_the_price_and_optimize(app, db):
     assert not app.exception
     assert [t.value for t in app.title] == ["Pricing studio"]
@@ -118,6 +119,7 @@ def test_a_dataset_without_a_model_is_explained_not_an_error(db):
     assert "has no choice model yet" in at.info[0].value
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_pricing_studio_in_a_real_browser(db, tmp_path):
     """Served headless on the sample: the slider moves the projection, the optimizer answers."""

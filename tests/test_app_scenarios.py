@@ -45,6 +45,7 @@ def test_list_compare_and_fairness(app_db):
     assert len(at.get("download_button")) == 3  # price list CSV, Excel, HTML report
 
 
+@pytest.mark.slow
 def test_duplicate_rename_delete_with_confirmation(app_db):
     at = open_page("pages/scenarios.py")
     at.selectbox(key="sc_selected").select("Deal A").run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import kpi, store
@@ -11,6 +12,7 @@ from engine.tour import tour_story
 IMAGE = "![img](https://example.com/x.png)"  # a product name that Markdown would render as an image
 
 
+@pytest.mark.slow
 def test_tour_walks_through_every_step(sample_app_db):
     at = AppTest.from_file("../app.py", default_timeout=300).run()
     at.switch_page("pages/tour.py").run()

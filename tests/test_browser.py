@@ -18,7 +18,7 @@ import pytest
 
 from tests.app_support import chromium_page, require_chromium, served_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "screenshots"
@@ -71,6 +71,7 @@ def screenshot_whole_page(page, target: Path) -> None:
     page.set_viewport_size({"width": 1440, "height": 1000})
 
 
+@pytest.mark.slow
 def test_every_page_draws_without_errors(server, browser_page):
     SCREENSHOTS.mkdir(exist_ok=True)
     # The fresh server's first request is a deep link: it must still go through app.py's

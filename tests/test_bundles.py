@@ -244,6 +244,7 @@ basket_strategy = st.tuples(st.integers(0, 3), st.frozensets(st.integers(0, 6), 
     min_baskets=st.integers(1, 4),
     use_segment=st.booleans(),
 )
+@pytest.mark.slow
 def test_tiny_datasets_equal_pandas(tiny_con, baskets, tiers, level, size, min_support, min_baskets, use_segment):
     build_tiny(tiny_con, baskets, dict(enumerate(tiers)))
     segment = Segment("tier", tiers[baskets[0][0]]) if use_segment else None

@@ -199,6 +199,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_prints_the_contract_keys(tmp_path):
     db = tmp_path / "cli.duckdb"
     assert run_cli("ingest", "sample", "--db", str(db)).returncode == 0

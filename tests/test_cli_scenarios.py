@@ -33,6 +33,7 @@ def db(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_save_list_compare_export_report_delete(db, tmp_path):
     saved = cli(
         db,

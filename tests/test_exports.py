@@ -86,6 +86,7 @@ def test_unknown_format_is_refused(sample, tmp_path):
         exports.write_price_list(sample, [segmented(sample)], tmp_path / "p.pdf", "pdf")
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_report_opens_in_chromium_with_its_charts_drawn(sample, tmp_path):
     from tests.app_support import chromium_page, require_chromium

@@ -39,6 +39,7 @@ def _holdout_trips_per_week(data: PreparedData) -> dict[int, int]:
     return pd.Series(data.weeks[data.trip_week[holdout]]).value_counts().to_dict()
 
 
+@pytest.mark.slow
 def test_backtest_block_of_the_sample_run(run, block):
     _, data, _ = run
     assert set(block) == {"item_weeks", "items", "min_change", "model", "no_price_effect", "rows"}

@@ -26,6 +26,7 @@ def engine(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_progress_protocol_of_a_training_subprocess():
     folder = fresh_prepared_run(TINY.replace(max_epochs=2))
     done = engine("train", "--run-dir", str(folder), "--accelerator", "cpu", "--progress", "jsonl", "--json")
@@ -47,6 +48,7 @@ def test_progress_protocol_of_a_training_subprocess():
     assert json.loads((folder / RUN_FILE).read_text())["status"] == "trained"
 
 
+@pytest.mark.slow
 def test_train_with_ddp_on_two_cpu_processes_then_evaluate():
     db = scratch_dir() / "cli" / "studio.duckdb"
     con = store.connect(db)
@@ -93,6 +95,7 @@ def test_train_with_ddp_on_two_cpu_processes_then_evaluate():
     assert report["slices"]
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line():
     missing = engine("evaluate", "--dataset", "nosuch", "--db", str(scratch_dir() / "empty" / "s.duckdb"), "--json")
     assert missing.returncode == 1 and missing.stderr.startswith("error: ") and missing.stderr.count("\n") == 1
@@ -100,6 +103,7 @@ def test_cli_errors_are_one_line():
     assert both.returncode == 1 and "--dataset" in both.stderr and "--run-dir" in both.stderr
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_fits_gives_the_pricing_bands():
     from engine.pricing.whatif import project_bundle
 

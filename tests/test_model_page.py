@@ -30,6 +30,7 @@ def sample_db(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
+@pytest.mark.slow
 def test_model_page_trains_on_the_sample_and_shows_the_evaluation(sample_db):
     db, con = sample_db
     at = AppTest.from_file("../app.py", default_timeout=120).run()
@@ -57,6 +58,7 @@ def test_model_page_trains_on_the_sample_and_shows_the_evaluation(sample_db):
     assert len(at.get("plotly_chart")) >= 3  # metrics, calibration, elasticities
 
 
+@pytest.mark.slow
 def test_a_cancelled_training_job_registers_nothing(sample_db):
     db, con = sample_db
     job = TrainingJob(con, db, "sample", TINY.replace(max_epochs=50, batch_trips=64)).start()

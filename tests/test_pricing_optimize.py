@@ -59,6 +59,7 @@ def true_optimum(con, dataset, items):
     return best_price, best_gain, margin_before
 
 
+@pytest.mark.slow
 def test_optimizer_reaches_90_percent_of_the_true_optimum_on_complement_pairs(markets):
     report = []
     for dataset in ("sample", "rich"):
@@ -77,6 +78,7 @@ def test_optimizer_reaches_90_percent_of_the_true_optimum_on_complement_pairs(ma
     assert all(r[3] > 0 for r in paying) and len(paying) == 12  # the bar has teeth on the rich market
 
 
+@pytest.mark.slow
 def test_the_sampled_search_keeps_the_bar(markets, monkeypatch):
     """Large populations search on a sample first; with a tiny sample the exact stage still lands
     within 90% of the true optimum (the decision always uses every customer)."""
@@ -90,6 +92,7 @@ def test_the_sampled_search_keeps_the_bar(markets, monkeypatch):
         assert "random sample of " in decision.strategies[-1].note
 
 
+@pytest.mark.slow
 def test_substitute_pairs_get_no_discount(markets):
     for items in true_pairs(markets, "sample", -1)[:6]:
         _, true_gain, margin_before = true_optimum(markets, "sample", items)

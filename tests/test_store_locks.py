@@ -112,6 +112,7 @@ def test_readers_share_the_file_and_a_writer_waits_for_them(db, hold):
         store.connect(db, lock_timeout=0.5)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_held_file_in_one_line_without_a_traceback(db, hold):
     holder = hold(db, "read-write")
     for args, verb in (
@@ -128,6 +129,7 @@ def test_cli_reports_a_held_file_in_one_line_without_a_traceback(db, hold):
         assert lines[0].startswith(f"error: cannot {verb} the studio database {db}: process {holder.pid} (")
 
 
+@pytest.mark.slow
 def test_read_only_cli_commands_run_beside_another_reader(db, hold):
     hold(db, "read-only")  # a writer could not open the file now: these commands must open it read-only
     datasets = cli(db, "datasets", "--json")
