@@ -26,6 +26,7 @@ from engine import store
 from engine.bounds import check_price, check_weeks
 from engine.errors import DataError, StudioError
 from engine.pricing.curves import price_curve
+from engine.pricing.figures import HEADLINE_FIGURES
 from engine.pricing.guardrails import Guardrails
 from engine.pricing.optimize import optimize_price
 from engine.pricing.whatif import project_bundle
@@ -45,17 +46,7 @@ DELETE = "DELETE FROM main.scenarios WHERE name = $name"
 RUN_EXISTS = "SELECT count(*) FROM model_runs WHERE run_id = $run"
 
 # The projected figures every scenario carries (the keys of a what-if projection).
-FIGURES = (
-    "take_rate",
-    "bundle_units",
-    "revenue",
-    "margin",
-    "incremental_revenue",
-    "incremental_margin",
-    "cannibalized_revenue",
-    "consumer_surplus_change",
-    "share_better_off",
-)
+FIGURES = HEADLINE_FIGURES
 STATUS_QUO = "No bundle (status quo)"
 MAX_NAME = 80
 

@@ -14,17 +14,7 @@ from engine.pricing import figures as F
 from engine.pricing.vectorized import load_demand
 from engine.pricing.whatif import DEFAULT_WEEKS
 
-CURVE_FIGURES = (
-    "take_rate",
-    "bundle_units",
-    "revenue",
-    "margin",
-    "incremental_revenue",
-    "incremental_margin",
-    "cannibalized_revenue",
-    "consumer_surplus_change",
-    "share_better_off",
-)
+CURVE_FIGURES = F.HEADLINE_FIGURES
 DEFAULT_LOWEST_SHARE = 0.5  # curves start at half the sum of the parts
 
 

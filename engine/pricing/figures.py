@@ -16,6 +16,20 @@ import numpy as np
 
 from engine.pricing.demand import FIELD
 
+# The headline figures of a bundle projection, in the order every table, curve, scenario and
+# CLI object lists them (one place: the what-if JSON, the strategies, the curves and scenarios).
+HEADLINE_FIGURES = (
+    "take_rate",
+    "bundle_units",
+    "revenue",
+    "margin",
+    "incremental_revenue",
+    "incremental_margin",
+    "cannibalized_revenue",
+    "consumer_surplus_change",
+    "share_better_off",
+)
+
 # Figure name -> plain-language label (the CLI keys are the names).
 FIGURE_LABELS: dict[str, str] = {
     "take_rate": "Bundle take rate (share of trips)",

@@ -19,17 +19,7 @@ from engine.pricing.demand import FactorizedDemand
 from engine.pricing.guardrails import BindingConstraint, Strategy
 from engine.pricing.vectorized import BundleDemand
 
-SHOWN = (
-    "take_rate",
-    "bundle_units",
-    "revenue",
-    "margin",
-    "incremental_revenue",
-    "incremental_margin",
-    "cannibalized_revenue",
-    "consumer_surplus_change",
-    "share_better_off",
-)
+SHOWN = F.HEADLINE_FIGURES
 
 
 def figures_at(data: BundleDemand, segment_prices: np.ndarray | None, weeks: float) -> dict[str, float]:

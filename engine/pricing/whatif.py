@@ -26,17 +26,7 @@ from engine.privacy import check_pricing_segment
 log = logging.getLogger(__name__)
 
 DEFAULT_WEEKS = 4.0  # horizon of a typical bundle promotion
-CLI_KEYS = (
-    "take_rate",
-    "bundle_units",
-    "revenue",
-    "margin",
-    "incremental_revenue",
-    "incremental_margin",
-    "cannibalized_revenue",
-    "consumer_surplus_change",
-    "share_better_off",
-)
+CLI_KEYS = F.HEADLINE_FIGURES
 
 
 @dataclass(frozen=True)
