@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -143,6 +144,19 @@ def test_unfinished_runs_are_never_registered(shared):
     assert prepared.name not in [r.run_id for r in list_runs(shared.con, "sample")]
     with pytest.raises(ModelError, match="no run"):
         get_run(shared.con, "sample", prepared.name)
+
+
+def test_a_run_trained_on_an_older_version_of_the_dataset_is_refused(shared, tmp_path):
+    """A training started before a re-import must not register against the new data."""
+    stale = tmp_path / "20990101-000000-stale0"
+    shutil.copytree(shared.run_dir, stale)
+    record = json.loads((stale / RUN_FILE).read_text())
+    record.update(run_id=stale.name, dataset_version="an-older-version")
+    (stale / RUN_FILE).write_text(json.dumps(record))
+    with pytest.raises(ModelError, match="trained on version an-older-version") as refused:
+        register_run(shared.con, "sample", stale)
+    assert "\n" not in str(refused.value) and "train again" in str(refused.value)
+    assert stale.name not in [r.run_id for r in list_runs(shared.con, "sample")]
 
 
 def _ddl_columns(table: str) -> list[str]:

@@ -150,7 +150,9 @@ def register_run(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> 
     """Insert a trained run and its exported parameters in one transaction.
 
     Refuses a run that is not finished (status 'trained'): a cancelled or failed training
-    never appears. Registering the same run again replaces it.
+    never appears. Refuses a run prepared from another version of the dataset (re-imported while
+    it trained): its customers and items are not the dataset's any more. Registering the same run
+    again replaces it.
     """
     record = read_json(folder / RUN_FILE)
     if record.get("status") != "trained":
@@ -159,6 +161,12 @@ def register_run(con: duckdb.DuckDBPyConnection, dataset: str, folder: Path) -> 
         )
     if record["dataset"] != dataset:
         raise ModelError(f"run {record['run_id']} was prepared from dataset {record['dataset']!r}, not {dataset!r}")
+    current = store.get_dataset(con, dataset).version
+    if record.get("dataset_version") != current:  # the dataset was re-imported while the run trained
+        raise ModelError(
+            f"run {record['run_id']} was trained on version {record.get('dataset_version')} of {dataset!r}, "
+            f"but the dataset is now version {current}; train again on the current data"
+        )
     run = _check_run_id(record["run_id"])
     export = folder / EXPORT_DIR
     with store.dataset_cursor(con, dataset) as cur:
