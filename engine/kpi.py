@@ -38,6 +38,7 @@ import pandas as pd
 from engine import privacy, store
 from engine.errors import DataError, StoreError
 from engine.ordering import natural_order
+from engine.personal_data import usable_attributes_of
 from engine.schema import DEFAULT_COST_RATIO
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,6 @@ BASKETS_COUNTED = "count(*) FILTER (WHERE marks_basket)"
 BASKETS_DISTINCT = "count(DISTINCT basket_no)"
 
 DEPARTMENTS = "SELECT DISTINCT department FROM products ORDER BY department"
-SEGMENT_ATTRIBUTES = "SELECT DISTINCT attribute FROM customer_attributes ORDER BY attribute"
 SEGMENT_VALUES = """
 SELECT DISTINCT value FROM customer_attributes WHERE attribute = $attribute
 """
@@ -272,9 +272,10 @@ def departments(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
 
 
 def segment_attributes(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
-    """The customer attributes (demographics, derived segments) of ``dataset``: the whitelist for segments."""
+    """The customer attributes (demographics, derived segments) of ``dataset`` that may be segments:
+    the whitelist (direct identifiers never are, ``engine.personal_data``)."""
     with store.dataset_cursor(con, dataset) as cur:
-        return _column(cur, SEGMENT_ATTRIBUTES)
+        return usable_attributes_of(cur)
 
 
 def segment_values(con: duckdb.DuckDBPyConnection, dataset: str, attribute: str) -> list[str]:
@@ -479,7 +480,7 @@ def _column(cur: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None
 
 def _check_attribute(cur: duckdb.DuckDBPyConnection, dataset: str, attribute: str | None) -> str:
     """``attribute`` if the dataset has it (None: the first one), else a one-line DataError."""
-    attributes = _column(cur, SEGMENT_ATTRIBUTES)
+    attributes = usable_attributes_of(cur)
     if attribute is None and attributes:
         return attributes[0]
     if attribute not in attributes:

@@ -323,16 +323,28 @@ def attribute_kinds(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Column
     classified now from its stored values ('Unknown' counts as missing).
     """
     with store.dataset_cursor(con, dataset) as cur:
-        attributes = [row[0] for row in cur.execute(ATTRIBUTES).fetchall()]
-        recorded = {}
-        if cur.execute(HAS_KINDS).fetchall()[0][0]:
-            recorded = {row[0]: ColumnVerdict(*row) for row in cur.execute(RECORDED_KINDS).fetchall()}
-        return [
-            recorded.get(name) or classify(name, profile_column(cur, STORED_VALUES, {"attribute": name}))
-            for name in attributes
-        ]
+        return attribute_kinds_of(cur)
+
+
+def attribute_kinds_of(cur: duckdb.DuckDBPyConnection) -> list[ColumnVerdict]:
+    """``attribute_kinds`` on a cursor already on the dataset's schema."""
+    attributes = [row[0] for row in cur.execute(ATTRIBUTES).fetchall()]
+    recorded = {}
+    if cur.execute(HAS_KINDS).fetchall()[0][0]:
+        recorded = {row[0]: ColumnVerdict(*row) for row in cur.execute(RECORDED_KINDS).fetchall()}
+    return [
+        recorded.get(name) or classify(name, profile_column(cur, STORED_VALUES, {"attribute": name}))
+        for name in attributes
+    ]
 
 
 def usable_attributes(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
     """Attributes of ``dataset`` that may be KPI, segment or pricing dimensions: never a direct identifier."""
-    return [verdict.column for verdict in attribute_kinds(con, dataset) if not verdict.is_identifier]
+    with store.dataset_cursor(con, dataset) as cur:
+        return usable_attributes_of(cur)
+
+
+def usable_attributes_of(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """``usable_attributes`` on a cursor already on the dataset's schema (the one list every
+    segment picker and check uses)."""
+    return [verdict.column for verdict in attribute_kinds_of(cur) if not verdict.is_identifier]

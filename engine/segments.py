@@ -24,6 +24,7 @@ import pandas as pd
 
 from engine import privacy, store
 from engine.errors import DataError, ModelError
+from engine.personal_data import usable_attributes
 
 KINDS = ("demographic", "rfm", "learned")
 DERIVED = {"rfm": "rfm_segment", "learned": "preference_cluster"}
@@ -59,7 +60,6 @@ FROM scored
 RUN_THETAS = "SELECT customer_id, theta FROM model_customers WHERE run_id = $run ORDER BY customer_id"
 INSERT_CLUSTERS = "INSERT INTO customer_attributes SELECT customer_id, $attribute, value FROM clusters"
 
-ATTRIBUTES = "SELECT DISTINCT attribute FROM customer_attributes ORDER BY attribute"
 
 SEGMENT_PROFILE = """
 WITH members AS (
@@ -112,9 +112,8 @@ class SegmentProfile:
 
 
 def attributes(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
-    """Every segmentation attribute of a dataset (demographic and derived)."""
-    with store.dataset_cursor(con, dataset) as cur:
-        return [row[0] for row in cur.execute(ATTRIBUTES).fetchall()]
+    """Every segmentation attribute of a dataset (demographic and derived), direct identifiers left out."""
+    return usable_attributes(con, dataset)
 
 
 def kind_of(attribute: str) -> str:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import personal_data, store
+from engine import kpi, personal_data, segments, store
 from engine.errors import DataError
 from engine.personal_data import ColumnProfile, classify_values, is_card_number, is_phone_number
+from engine.pricing import bundle as pricing_bundle
 from engine.sources import files
 from engine.sources.mapping import parse_mapping
 
@@ -282,6 +283,13 @@ def test_the_allow_list_imports_a_flagged_column_that_is_never_a_dimension(con, 
     assert kinds["loyalty_code"].kind == "identifier" and "allow_attributes" in kinds["loyalty_code"].reason
     assert kinds["income_band"].kind == "attribute"
     assert personal_data.usable_attributes(con, "shop") == ["income_band"]
+    # every picker and check of a dimension follows the same list
+    assert kpi.segment_attributes(con, "shop") == ["income_band"]
+    assert segments.attributes(con, "shop") == ["income_band"]
+    with store.dataset_cursor(con, "shop") as cur:
+        assert pricing_bundle.attributes(cur) == ["income_band"]
+    with pytest.raises(DataError, match="no customer attribute 'loyalty_code'"):
+        kpi.breakdown(con, "shop", by="segment", attribute="loyalty_code")
 
 
 def test_allow_attributes_must_name_an_attribute_and_be_a_list(con, tmp_path):

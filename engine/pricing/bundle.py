@@ -20,6 +20,7 @@ import duckdb
 from engine import store
 from engine.cache import PerConnection
 from engine.errors import DataError, ModelError
+from engine.personal_data import usable_attributes_of
 from engine.privacy import sensitive_attributes
 from engine.replay import backfill_replayed_trips
 
@@ -52,7 +53,6 @@ FROM model_items WHERE run_id = $run AND list_contains($items, item_id)
 ORDER BY slot
 """
 ALL_RUN_ITEMS = "SELECT item_id, name FROM model_items WHERE run_id = $run ORDER BY item_id"
-ATTRIBUTES = "SELECT DISTINCT attribute FROM customer_attributes ORDER BY attribute"
 SEGMENT_VALUES = """
 SELECT value FROM (SELECT DISTINCT value FROM customer_attributes WHERE attribute = $attribute UNION SELECT 'Unknown')
 ORDER BY value
@@ -171,8 +171,8 @@ def resolve_bundle(
 
 
 def attributes(cur: duckdb.DuckDBPyConnection) -> list[str]:
-    """Customer attributes that segments can be built on."""
-    return [row[0] for row in cur.execute(ATTRIBUTES).fetchall()]
+    """Customer attributes that segments can be built on (never a direct identifier)."""
+    return usable_attributes_of(cur)
 
 
 def default_segment_attribute(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
