@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -32,6 +33,7 @@ from engine.pricing.optimize import optimize_price
 from engine.pricing.whatif import project_bundle
 from engine.privacy import check_pricing_segment
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # Table main.scenarios(name, created_at, updated_at, payload JSON) is made by store.MIGRATIONS.
@@ -42,7 +44,8 @@ ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, payload = exc
 """
 SELECT_ONE = "SELECT payload, created_at, updated_at FROM main.scenarios WHERE name = $name"
 SELECT_ALL = "SELECT payload, created_at, updated_at FROM main.scenarios ORDER BY updated_at DESC, name"
-DELETE = "DELETE FROM main.scenarios WHERE name = $name"
+DELETE_RETURNING = "DELETE FROM main.scenarios WHERE name = $name RETURNING name"
+WRITE_ATTEMPTS = 50  # a write that conflicts with another session's is retried this many times
 RUN_EXISTS = "SELECT count(*) FROM model_runs WHERE run_id = $run"
 
 # The projected figures every scenario carries (the keys of a what-if projection).
@@ -93,18 +96,46 @@ def save(con: duckdb.DuckDBPyConnection, scenario: Scenario, *, overwrite: bool 
     for value, price in scenario.prices.items():
         check_price(price, sum(scenario.regular_prices), f"the bundle price for {value}")
     payload = json.dumps(scenario.to_json() | {"created_at": None, "updated_at": None}, default=str)
-    for attempt in range(50):
+
+    def write(cur: duckdb.DuckDBPyConnection) -> Scenario:
         try:
-            with con.cursor() as cur:
-                cur.execute(UPSERT if overwrite else INSERT, {"name": scenario.name, "payload": payload})
-            return get(con, scenario.name)
+            cur.execute(UPSERT if overwrite else INSERT, {"name": scenario.name, "payload": payload})
         except duckdb.ConstraintException as exc:
             raise DataError(
                 f"a scenario named {scenario.name!r} already exists; choose another name or overwrite it"
             ) from exc
-        except duckdb.TransactionException:
-            time.sleep(0.005 * (attempt + 1))  # another session committed first: try again
-    raise StudioError(f"could not save scenario {scenario.name!r}: the database stayed busy")
+        return _from_row(*cur.execute(SELECT_ONE, {"name": scenario.name}).fetchall()[0])  # as committed
+
+    return _transaction(con, f"save scenario {scenario.name!r}", write)
+
+
+def _transaction(con: duckdb.DuckDBPyConnection, what: str, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Run ``work`` in one transaction; a write conflict with another session is retried, and any
+    other database error becomes a one-line studio error (never a raw DuckDB exception)."""
+    for attempt in range(WRITE_ATTEMPTS):
+        with con.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                result = work(cur)
+                cur.execute("COMMIT")
+                return result
+            except duckdb.TransactionException:
+                _rollback(cur)
+                time.sleep(0.005 * (attempt + 1))  # another session committed first: try again
+            except duckdb.Error as exc:
+                _rollback(cur)
+                raise StudioError(f"could not {what}: {str(exc).splitlines()[0]}") from exc
+            except BaseException:
+                _rollback(cur)
+                raise
+    raise StudioError(f"could not {what}: other sessions kept writing the same scenarios; try again")
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:  # a failed COMMIT has already ended the transaction
+        pass
 
 
 def get(con: duckdb.DuckDBPyConnection, name: str) -> Scenario:
@@ -126,9 +157,12 @@ def list_all(con: duckdb.DuckDBPyConnection) -> list[Scenario]:
 
 def delete(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Delete scenario ``name`` (the page asks for confirmation first)."""
-    get(con, name)
-    with con.cursor() as cur:
-        cur.execute(DELETE, {"name": name})
+
+    def remove(cur: duckdb.DuckDBPyConnection) -> None:
+        if not cur.execute(DELETE_RETURNING, {"name": name}).fetchall():
+            raise DataError(f"no scenario named {name!r}")
+
+    _transaction(con, f"delete scenario {name!r}", remove)
 
 
 def duplicate(con: duckdb.DuckDBPyConnection, name: str, new_name: str) -> Scenario:
@@ -137,21 +171,27 @@ def duplicate(con: duckdb.DuckDBPyConnection, name: str, new_name: str) -> Scena
 
 
 def rename(con: duckdb.DuckDBPyConnection, name: str, new_name: str) -> Scenario:
-    """Rename a scenario (atomically: the copy is saved before the old name is removed)."""
-    old = get(con, name)
-    if check_name(new_name) == old.name:
-        return old
-    with con.cursor() as cur:
-        cur.execute("BEGIN TRANSACTION")
+    """Rename a scenario in one transaction that reads it, saves the copy and removes the old name:
+    of two sessions renaming one scenario at once, one wins and the other is told it is gone."""
+    new_name = check_name(new_name)
+
+    def move(cur: duckdb.DuckDBPyConnection) -> Scenario:
+        rows = cur.execute(SELECT_ONE, {"name": name}).fetchall()
+        if not rows:
+            raise DataError(f"no scenario named {name!r}")
+        old = _from_row(*rows[0])
+        if new_name == name:
+            return old
+        payload = json.dumps(replace(old, name=new_name, created_at=None, updated_at=None).to_json())
         try:
-            payload = json.dumps(replace(old, name=check_name(new_name), created_at=None, updated_at=None).to_json())
-            cur.execute(INSERT, {"name": check_name(new_name), "payload": payload})
-            cur.execute(DELETE, {"name": name})
-            cur.execute("COMMIT")
+            cur.execute(INSERT, {"name": new_name, "payload": payload})
         except duckdb.ConstraintException as exc:
-            cur.execute("ROLLBACK")
             raise DataError(f"a scenario named {new_name!r} already exists; choose another name") from exc
-    return get(con, new_name)
+        if not cur.execute(DELETE_RETURNING, {"name": name}).fetchall():
+            raise DataError(f"no scenario named {name!r}")
+        return _from_row(*cur.execute(SELECT_ONE, {"name": new_name}).fetchall()[0])
+
+    return _transaction(con, f"rename scenario {name!r}", move)
 
 
 def staleness(con: duckdb.DuckDBPyConnection, scenario: Scenario) -> str | None:

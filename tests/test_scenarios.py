@@ -109,3 +109,62 @@ def test_compare_against_status_quo_and_a_scenario(sample):
 def test_bad_names_are_refused(sample, bad):
     with pytest.raises(DataError, match="scenario name"):
         scenarios.save(sample, make(sample, bad))
+
+
+def test_concurrent_saves_overwrites_renames_and_deletes_lose_nothing_and_copy_nothing(tmp_path):
+    """10 threads x 20 operations on shared names. Every operation succeeds or fails with a studio
+    error; each saved scenario carries a unique token (its price), so a rename that copied instead
+    of moving would leave a token twice; the rows left are the successful creations minus the
+    successful deletions."""
+    import random
+
+    from engine.errors import StudioError
+
+    con = store.connect(tmp_path / "studio.duckdb")
+    synthetic.ingest_sample(con, "sample")
+    names = [f"shared {k}" for k in range(4)]
+    lock = threading.Lock()
+    outcome = {"created": 0, "deleted": 0, "overwrites": set(), "unexpected": []}
+
+    def worker(t: int) -> None:
+        rng = random.Random(t)
+        for k in range(20):
+            token = 1 + t + k / 100  # a unique price per attempted save
+            op, name, other = (
+                rng.choice(("save", "overwrite", "rename", "delete")),
+                rng.choice(names),
+                rng.choice(names),
+            )
+            try:
+                if op == "save":
+                    scenarios.save(con, make(con, name, price=token))
+                    with lock:
+                        outcome["created"] += 1
+                elif op == "overwrite":
+                    scenarios.save(con, make(con, f"overwritten {t % 3}", price=token), overwrite=True)
+                    with lock:
+                        outcome["overwrites"].add(f"overwritten {t % 3}")
+                elif op == "rename":
+                    scenarios.rename(con, name, other)
+                else:
+                    scenarios.delete(con, name)
+                    with lock:
+                        outcome["deleted"] += 1
+            except StudioError:
+                pass  # refused (exists, gone, busy): allowed
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                outcome["unexpected"].append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcome["unexpected"] == []
+    saved = scenarios.list_all(con)
+    shared = [s for s in saved if s.name.startswith("shared")]
+    tokens = [s.prices["All customers"] for s in shared]
+    assert len(tokens) == len(set(tokens)), "a rename left a copy behind"
+    assert len(shared) == outcome["created"] - outcome["deleted"]
+    assert {s.name for s in saved if s.name.startswith("overwritten")} == outcome["overwrites"]
+    con.close()
