@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from engine import store
 from engine.markup import escape_markdown
 from engine.schema import CANONICAL_TABLES
 from pages import _common as common
@@ -37,6 +38,17 @@ def datasets_table() -> None:
         },
     )
     st.caption("Switch between datasets with the picker in the sidebar.")
+    st.caption(storage_note(store.is_encrypted(common.get_connection())))
+
+
+def storage_note(encrypted: bool) -> str:
+    """How the studio file is kept, in one line."""
+    if encrypted:
+        return "The studio file is encrypted at rest (key from STUDIO_DB_ENCRYPTION_KEY)."
+    return (
+        "The studio file is not encrypted at rest; it is readable by its owner only. Set "
+        "STUDIO_DB_ENCRYPTION_KEY to encrypt it (see the README, Privacy and security)."
+    )
 
 
 def cleaning_report(info) -> None:

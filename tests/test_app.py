@@ -199,6 +199,7 @@ def test_data_page_import_form_offers_the_example_mapping(db):
     at = open_page("pages/data.py")
     assert at.text_area[0].value == files.EXAMPLE_MAPPING
     assert any(b.label == "Import" for b in at.get("form_submit_button"))
+    assert any("not encrypted at rest" in c.value for c in at.caption)  # the test database is plain
     assert not at.exception
 
 
