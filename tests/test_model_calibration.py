@@ -105,3 +105,22 @@ def test_recent_level_matches_each_items_purchases_on_the_replayed_trips():
     np.testing.assert_allclose(predicted, basket.sum(dim=0).numpy(), rtol=1e-3)
     tight = recent_level(utilities, basket, prior=0.01)
     assert np.abs(tight).max() < 0.05 * np.abs(loose).max()
+
+
+def test_anchored_couplings_reproduce_the_joint_purchases_of_the_replayed_trips():
+    """With a flat prior every pair's expected joint purchases equal the observed ones (the items'
+    own utilities untouched); with a tight prior the model's couplings stay."""
+    from engine.model.projection import anchor_couplings
+
+    rng = np.random.default_rng(1)
+    utilities = rng.normal(-1.5, 1.0, (3000, 3))
+    coupling = np.array([[0.0, 1.2, -0.4], [1.2, 0.0, 0.3], [-0.4, 0.3, 0.0]])
+    observed = np.array([[0.0, 180.0, 40.0], [180.0, 0.0, 90.0], [40.0, 90.0, 0.0]])
+    loose = anchor_couplings(utilities, coupling, observed, prior=100.0)
+    bits = ((np.arange(8)[:, None] >> np.arange(3)[None, :]) & 1).astype(float)  # (8, 3)
+    option_u = utilities @ bits.T + 0.5 * np.einsum("ak,kl,al->a", bits, loose, bits)[None, :]
+    probs = np.exp(option_u) / np.exp(option_u).sum(axis=1, keepdims=True)  # (R, 8)
+    for k, m in [(0, 1), (0, 2), (1, 2)]:
+        assert probs @ (bits[:, k] * bits[:, m]) @ np.ones(len(utilities)) == pytest.approx(observed[k, m], rel=1e-3)
+    assert np.allclose(loose, loose.T) and np.allclose(np.diag(loose), 0)
+    np.testing.assert_allclose(anchor_couplings(utilities, coupling, observed, prior=1e-4), coupling, atol=1e-3)

@@ -150,43 +150,70 @@ def brute_force(con, run, items, price, weeks):
         return dot(a[3], b[2]) + dot(b[3], a[2]) + extra
 
     subsets = [s for k in range(len(items) + 1) for s in itertools.combinations(range(len(items)), k)]
-    total = dict.fromkeys(("units", "revenue", "revenue_before", "margin", "margin_before", "surplus", "trips"), 0.0)
-    for customer_id, theta, beta_c, trips_per_week in customers:
+    pair_slots = list(itertools.combinations(range(len(items)), 2))
+    # every replayed trip: (customer row, its basket or None for a customer with none, item utilities)
+    trips = []
+    for customer_id, theta, beta_c, _trips_per_week in customers:
         b_items = [math.log1p(math.exp(beta_c + r[4])) for r in rows]
         base = [
             r[1] + dot(theta, r[2]) + habits.get((customer_id, r[0]), 0.0) - b_i * r[5]
             for r, b_i in zip(rows, b_items, strict=True)
         ]
-        b_bundle = sum(b_items) / len(b_items)
-        baskets = trips_of.get(customer_id, [[]])
-        for basket in baskets:
-            context = [sum(coupling(r, item_rows[j]) for j in basket if j not in items) for r in rows]
-            u = [x + c for x, c in zip(base, context, strict=True)]
-            util = {
-                s: sum(u[k] for k in s) + sum(coupling(rows[a], rows[b]) for a, b in itertools.combinations(s, 2))
-                for s in subsets
-            }
-            full = subsets[-1]
-            with_bundle = dict(util)
-            with_bundle[full] += b_bundle * (parts - price)
-            z0 = sum(math.exp(v) for v in util.values())
-            z1 = sum(math.exp(v) for v in with_bundle.values())
-            horizon = trips_per_week / len(baskets) * weeks
-            for s in subsets:
-                p0, p1 = math.exp(util[s]) / z0, math.exp(with_bundle[s]) / z1
-                value = sum(rows[k][5] for k in s)
-                margin = sum(rows[k][5] - rows[k][6] for k in s)
-                total["revenue_before"] += horizon * p0 * value
-                total["margin_before"] += horizon * p0 * margin
-                if s == full:
-                    total["units"] += horizon * p1
-                    total["revenue"] += horizon * p1 * price
-                    total["margin"] += horizon * p1 * (price - cost)
-                else:
-                    total["revenue"] += horizon * p1 * value
-                    total["margin"] += horizon * p1 * margin
-            total["surplus"] += horizon * (math.log(z1) - math.log(z0)) / b_bundle
-            total["trips"] += horizon
+        for basket in trips_of.get(customer_id, [None]):
+            context = [sum(coupling(r, item_rows[j]) for j in basket or [] if j not in items) for r in rows]
+            trips.append((customer_id, basket, [x + c for x, c in zip(base, context, strict=True)]))
+    couplings = {(a, b): coupling(rows[a], rows[b]) for a, b in pair_slots}
+    if run != "truth":  # a trained run's couplings are re-anchored to the replayed trips' joint purchases
+        real = [(basket, u) for _, basket, u in trips if basket is not None]
+        observed = {(a, b): sum(items[a] in bk and items[b] in bk for bk, _ in real) for a, b in pair_slots}
+        offset = dict.fromkeys(pair_slots, 0.0)
+        for _ in range(8):  # Newton steps on every pair at once, prior N(0, 0.5^2)
+            step = {}
+            for a, b in pair_slots:
+                expected, curvature = 0.0, 0.0
+                for _, u in real:
+                    weights = {
+                        s: math.exp(
+                            sum(u[k] for k in s) + sum(couplings[p] + offset[p] for p in itertools.combinations(s, 2))
+                        )
+                        for s in subsets
+                    }
+                    both = sum(w for s, w in weights.items() if a in s and b in s) / sum(weights.values())
+                    expected, curvature = expected + both, curvature + both * (1 - both)
+                step[a, b] = (observed[a, b] - expected - offset[a, b] / 0.25) / (curvature + 1 / 0.25)
+            offset = {p: offset[p] + step[p] for p in pair_slots}
+        couplings = {p: couplings[p] + offset[p] for p in pair_slots}
+
+    total = dict.fromkeys(("units", "revenue", "revenue_before", "margin", "margin_before", "surplus", "trips"), 0.0)
+    count = {c: 0 for c, _, _ in trips}
+    for c, _, _ in trips:
+        count[c] += 1
+    tpw = {c[0]: c[3] for c in customers}
+    b_of = {c[0]: sum(math.log1p(math.exp(c[2] + r[4])) for r in rows) / len(rows) for c in customers}
+    for customer_id, _, u in trips:
+        b_bundle = b_of[customer_id]
+        util = {s: sum(u[k] for k in s) + sum(couplings[p] for p in itertools.combinations(s, 2)) for s in subsets}
+        full = subsets[-1]
+        with_bundle = dict(util)
+        with_bundle[full] += b_bundle * (parts - price)
+        z0 = sum(math.exp(v) for v in util.values())
+        z1 = sum(math.exp(v) for v in with_bundle.values())
+        horizon = tpw[customer_id] / count[customer_id] * weeks
+        for s in subsets:
+            p0, p1 = math.exp(util[s]) / z0, math.exp(with_bundle[s]) / z1
+            value = sum(rows[k][5] for k in s)
+            margin = sum(rows[k][5] - rows[k][6] for k in s)
+            total["revenue_before"] += horizon * p0 * value
+            total["margin_before"] += horizon * p0 * margin
+            if s == full:
+                total["units"] += horizon * p1
+                total["revenue"] += horizon * p1 * price
+                total["margin"] += horizon * p1 * (price - cost)
+            else:
+                total["revenue"] += horizon * p1 * value
+                total["margin"] += horizon * p1 * margin
+        total["surplus"] += horizon * (math.log(z1) - math.log(z0)) / b_bundle
+        total["trips"] += horizon
     return total
 
 

@@ -10,6 +10,9 @@ out weeks, customer by customer, and compares with what the customers bought the
     predicted purchases of item i = sum_h n_h^hold x mean_{t in R_h} P(i | h, B_t \\ i)
     predicted purchases of pair ij = sum_h n_h^hold x mean_{t in R_h} P(i and j | h, B_t \\ {i, j})
 
+with the pair's coupling re-anchored to the replayed trips' joint purchases, as pricing does for
+a trained run (``engine.model.projection.anchor_couplings``)
+
 where R_h are the customer's replayed trips and n_h^hold its held-out trips. The pair probability
 is the 2-item auto-logistic model of DESIGN.md section 4 (exactly what the projection computes
 before any bundle is offered). The personal-frequency baseline answers with the customer's own
@@ -30,7 +33,7 @@ from engine.model.baselines import PersonalFrequencyBaseline, PopularityBaseline
 from engine.model.config import ModelConfig
 from engine.model.network import ChoiceNetwork
 from engine.model.prepared import SPLIT_HOLDOUT, PreparedData
-from engine.model.projection import recent_level, trip_utilities
+from engine.model.projection import PAIR_PRIOR, anchor_couplings, recent_level, trip_utilities
 from engine.model.replay import replayed_trip_indices
 
 MIN_ITEM_PURCHASES = 20
@@ -188,7 +191,20 @@ def _model_predictions(
     coupling_ab = network.coupling(a, b).detach()[None, :]  # (1, P) c_ab
     x_a = utilities[:, a] - basket[:, b].float() * coupling_ab  # (R', P) a without b in context
     x_b = utilities[:, b] - basket[:, a].float() * coupling_ab
-    both = x_a + x_b + coupling_ab
+    replayed_rows = slice(0, len(replayed))  # the coupling of each pair as pricing anchors it
+    joint = (basket[replayed_rows][:, a] & basket[replayed_rows][:, b]).sum(dim=0).double().numpy()  # (P,)
+    anchored = torch.tensor(
+        [
+            anchor_couplings(
+                np.stack([x_a[replayed_rows, p].double().numpy(), x_b[replayed_rows, p].double().numpy()], axis=1),
+                np.array([[0.0, float(coupling_ab[0, p])], [float(coupling_ab[0, p]), 0.0]]),
+                np.array([[0.0, joint[p]], [joint[p], 0.0]]),
+                PAIR_PRIOR,
+            )[0, 1]
+            for p in range(len(pairs))
+        ]
+    ).float()[None, :]  # (1, P)
+    both = x_a + x_b + anchored
     log_norm = torch.logsumexp(torch.stack([torch.zeros_like(both), x_a, x_b, both]), dim=0)  # (R', P)
     w = torch.from_numpy(weight).float()  # (R', W_h)
     item_week = (w.T @ torch.sigmoid(utilities)).double().numpy()  # (W_h, I)

@@ -31,7 +31,8 @@ import duckdb
 import numpy as np
 
 from engine.errors import DataError, ModelError
-from engine.pricing.bundle import Bundle
+from engine.model.projection import PAIR_PRIOR, anchor_couplings
+from engine.pricing.bundle import ALL_CUSTOMERS, Bundle
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ SELECT (list_position($segment_values, p.segment) - 1)::INTEGER AS segment_code,
        (hash(p.customer_id) % $buckets::UBIGINT)::INTEGER AS bucket,  -- UBIGINT: a BIGINT modulus is 10x slower
        hash(p.customer_id) AS customer_key,
        coalesce(t.trip, 1)::INTEGER AS trip,
+       t.trip IS NOT NULL AS replayed,                               -- a real replayed trip (not a stand-in)
        1.0 / count(*) OVER (PARTITION BY p.customer_id) AS customer_share,
        p.trips_per_week::DOUBLE / count(*) OVER (PARTITION BY p.customer_id) AS trips_per_week,
        (item_utility(p.theta, p.beta_customer, coalesce(h.habit_1, 0),
@@ -135,6 +137,22 @@ LEFT JOIN trip_context t ON t.customer_id = p.customer_id
 WHERE $value IS NULL OR p.segment = $value
 """
 
+
+# Every real replayed trip of the run (all customers, no segment): what the couplings are anchored on.
+ANCHOR_ROWS = (
+    "SELECT coalesce(u1, 0) AS u1, coalesce(u2, 0) AS u2, coalesce(u3, 0) AS u3, coalesce(u4, 0) AS u4 FROM ("
+    + TRIP_UTILITIES
+    + ") WHERE replayed"
+)
+# Replayed trips whose basket holds both items of each pair of slots.
+OBSERVED_JOINT = """
+WITH slots AS (SELECT unnest($items) AS item_id, generate_subscripts($items, 1) AS slot)
+SELECT a.slot, b.slot,
+       (SELECT count(*) FROM model_trips t
+        WHERE t.run_id = $run AND list_contains(t.items, a.item_id) AND list_contains(t.items, b.item_id))
+FROM slots a JOIN slots b ON a.slot < b.slot
+"""
+RUN_KIND = "SELECT kind FROM model_runs WHERE run_id = $run"
 
 # The same relation as numpy-friendly columns (no NULLs: empty slots are 0), each customer's trips
 # in a row (ordered by customer, then trip).
@@ -180,16 +198,12 @@ def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | No
     params = query_parameters(bundle, run_id)
     try:
         columns = cur.execute(TRIP_ARRAYS, params).fetchnumpy()
-        pairs = cur.execute(PAIR_COUPLINGS, {"run": params["run"], "items": params["items"]}).fetchall()
     except duckdb.Error as exc:
         raise ModelError(parameter_error(bundle, exc)) from exc
     n = len(bundle.items)
     if len(columns["u1"]) == 0:
         raise DataError(f"no customer of run {params['run']!r} is in segment {bundle.segment.label}")
-    utilities = np.column_stack([np.asarray(columns[f"u{k + 1}"], dtype=np.float64) for k in range(n)])  # (H, n)
-    coupling = np.zeros((n, n))
-    for slot_a, slot_b, value in pairs:
-        coupling[slot_a - 1, slot_b - 1] = coupling[slot_b - 1, slot_a - 1] = value
+    utilities = np.column_stack([np.asarray(columns[f"u{k + 1}"], dtype=np.float64) for k in range(n)])  # (R, n)
     return BundleParameters(
         utilities=utilities,
         price_coefficient=np.asarray(columns["bundle_price_coefficient"], dtype=np.float64),
@@ -198,10 +212,54 @@ def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | No
         first=np.asarray(columns["trip"]) == 1,
         segment_code=np.asarray(columns["segment_code"], dtype=np.int64),
         bucket=np.asarray(columns["bucket"], dtype=np.int64),
-        coupling=coupling,
+        coupling=bundle_coupling(cur, bundle, params["run"]),
         prices=np.array([item.regular_price for item in bundle.items]),
         costs=np.array([item.unit_cost for item in bundle.items]),
     )
+
+
+def bundle_coupling(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str) -> np.ndarray:
+    """(n, n) couplings of the bundle's items: the model's, re-anchored for a trained run to the
+    joint purchases of its replayed trips (``engine.model.projection.anchor_couplings``; the truth
+    of a synthetic market is used as it is). Both projection paths take them from here."""
+    prepare(cur)
+    everyone = query_parameters(bundle, run_id) | {"attribute": None, "value": None, "segment_values": [ALL_CUSTOMERS]}
+    try:
+        pairs = cur.execute(PAIR_COUPLINGS, {"run": run_id, "items": bundle.item_ids}).fetchall()
+        kind = cur.execute(RUN_KIND, {"run": run_id}).fetchall()
+        if kind and kind[0][0] == "trained":
+            rows = cur.execute(ANCHOR_ROWS, everyone).fetchnumpy()
+            joint = cur.execute(OBSERVED_JOINT, {"run": run_id, "items": bundle.item_ids}).fetchall()
+        else:
+            rows, joint = None, []
+    except duckdb.Error as exc:
+        raise ModelError(parameter_error(bundle, exc)) from exc
+    n = len(bundle.items)
+    coupling = np.zeros((n, n))
+    for slot_a, slot_b, value in pairs:
+        coupling[slot_a - 1, slot_b - 1] = coupling[slot_b - 1, slot_a - 1] = value
+    if rows is None or len(rows["u1"]) == 0:
+        return coupling
+    observed = np.zeros((n, n))
+    for slot_a, slot_b, count in joint:
+        observed[slot_a - 1, slot_b - 1] = observed[slot_b - 1, slot_a - 1] = count
+    utilities = np.column_stack([np.asarray(rows[f"u{k + 1}"], dtype=np.float64) for k in range(n)])  # (R, n)
+    return anchor_couplings(utilities, coupling, observed, PAIR_PRIOR)
+
+
+def coupling_parameters(coupling: np.ndarray) -> dict[str, list]:
+    """The couplings as bound lists (slot_a, slot_b, coupling) for the SQL path's cache build."""
+    n = coupling.shape[0]
+    upper = [(a, b) for a in range(n) for b in range(a + 1, n)]
+    return {
+        "slot_a": [a + 1 for a, _ in upper],
+        "slot_b": [b + 1 for _, b in upper],
+        "coupling": [float(coupling[a, b]) for a, b in upper],
+    }
+
+
+# The couplings handed to the SQL path (from ``coupling_parameters``).
+BOUND_COUPLINGS = "SELECT unnest($slot_a) AS slot_a, unnest($slot_b) AS slot_b, unnest($coupling) AS coupling"
 
 
 def query_parameters(bundle: Bundle, run_id: str | None = None) -> dict:

@@ -4,7 +4,7 @@ Two steps, both SQL with every value bound:
 
 1. ``BUILD_CACHE`` (once per run x items x segment): per replayed trip, the item utilities of
    ``engine.pricing.params.TRIP_UTILITIES``, the 2^n subset utilities enumerated in SQL
-   (couplings included), and the price-free sums over the subsets other than the full set
+   (couplings from ``engine.pricing.params.bundle_coupling``, bound), and the price-free sums over the subsets other than the full set
    (pre-multiplied by the trips the row stands for, so a price change does less arithmetic).
    The result is a table in an in-memory database attached to the connection
    (``pricing_cache``), so every cursor of the process sees it and nothing is written to the
@@ -260,10 +260,11 @@ def _build(con: duckdb.DuckDBPyConnection, bundle: B.Bundle, run_id: str, qualif
         "CREATE OR REPLACE TABLE "
         + qualified
         + " AS "
-        + BUILD_CACHE.format(utilities=P.TRIP_UTILITIES, couplings=P.PAIR_COUPLINGS)
+        + BUILD_CACHE.format(utilities=P.TRIP_UTILITIES, couplings=P.BOUND_COUPLINGS)
     )
-    params = P.query_parameters(bundle, run_id) | {"n": len(bundle.items)}
     with B.model_cursor(con, bundle.dataset) as (cur, _):
+        coupling = P.coupling_parameters(P.bundle_coupling(cur, bundle, run_id))
+        params = P.query_parameters(bundle, run_id) | {"n": len(bundle.items)} | coupling
         cur.execute(ATTACH_CACHE)
         P.prepare(cur)
         try:
