@@ -105,14 +105,7 @@ def _week_item_sums(
         week = tensors.trip_week[trips]  # (B,)
         row = local[week]  # (B,) row among the held-out weeks
         customer = tensors.trip_customer[trips]  # (B,)
-        # held-out habits are frozen per customer: look them up once per customer, not per trip
-        unique, inverse = torch.unique(customer, return_inverse=True)  # (U,), (B,)
-        first_trip = torch.zeros(len(unique), dtype=torch.int64).scatter_(0, inverse, trips)  # (U,) any trip
-        habit = tensors.habit(
-            unique.repeat_interleave(I),
-            torch.arange(I).repeat(len(unique)),
-            tensors.trip_habit_number[first_trip].repeat_interleave(I),
-        ).reshape(len(unique), I)[inverse]  # (B, I)
+        habit = tensors.catalog_habits(customer, tensors.trip_habit_number[trips])  # (B, I) frozen per customer
         price = tensors.price[week]  # (B, I)
         utility = network.catalog_utility(
             customer, tensors.season[week], habit, price, tensors.promo[week]

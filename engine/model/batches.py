@@ -63,6 +63,18 @@ class TripTensors:
             trip_number,
         )
 
+    def catalog_habits(self, customer: torch.Tensor, trip_number: torch.Tensor) -> torch.Tensor:
+        """habit(h,i) of every catalog item before trip ``trip_number`` of each row's customer: (B, I)
+        for rows (B,). Rows that share a customer and a trip number are looked up once (held-out
+        habits are frozen per customer; replayed trips all use the habit at the end of the window)."""
+        I = self.n_items
+        key, inverse = torch.unique(torch.stack([customer, trip_number], dim=1), dim=0, return_inverse=True)  # (U, 2)
+        U = len(key)
+        habit = self.habit(
+            key[:, 0].repeat_interleave(I), torch.arange(I, device=key.device).repeat(U), key[:, 1].repeat_interleave(I)
+        ).reshape(U, I)  # (U, I)
+        return habit[inverse]  # (B, I)
+
     def baskets(self, trips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Basket items (L,) of ``trips`` (B,), the batch row (L,) of each, and the position (B,)
         of each trip's first item in them (EmbeddingBag offsets)."""

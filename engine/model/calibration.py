@@ -32,7 +32,7 @@ import torch
 from engine.model.baselines import PersonalFrequencyBaseline, PopularityBaseline, trip_lines
 from engine.model.config import ModelConfig
 from engine.model.network import ChoiceNetwork
-from engine.model.prepared import SPLIT_HOLDOUT, PreparedData
+from engine.model.prepared import SPLIT_HOLDOUT, SPLIT_TRAIN, PreparedData
 from engine.model.projection import PAIR_PRIOR, anchor_couplings, recent_level, trip_utilities
 from engine.model.replay import replayed_trip_indices
 
@@ -219,7 +219,7 @@ def _baseline_predictions(data: PreparedData, trips_hw: np.ndarray, pairs: np.nd
     customers = np.flatnonzero(trips_hw.sum(axis=1) > 0)
     rate = 1.0 / (1.0 + np.exp(-personal.catalog_logits(customers)))  # (H', I)
     item_week = trips_hw[customers].T @ rate  # (W_h, I)
-    fit_trips = np.flatnonzero(data.trip_split == 0)
+    fit_trips = np.flatnonzero(data.trip_split == SPLIT_TRAIN)
     bought = basket_matrix(data, fit_trips)  # (T_f, I)
     joint = bought[:, pairs[:, 0]] & bought[:, pairs[:, 1]]  # (T_f, P)
     global_rate = (joint.sum(axis=0) + 0.5) / (len(fit_trips) + 1.0)  # (P,)

@@ -111,14 +111,8 @@ def _catalog_scores(network, tensors, data, holdout, popularity, personal) -> di
         bought[basket_row, basket_item] = True
         week = tensors.trip_week[trips]  # (B,)
         customer = tensors.trip_customer[trips]  # (B,)
-        # held-out habits are frozen per customer: look them up once per customer, not per trip
-        unique, inverse = torch.unique(customer, return_inverse=True)  # (U,), (B,)
-        first_trip = torch.zeros(len(unique), dtype=torch.int64).scatter_(0, inverse, trips)  # (U,) any trip
-        habit = tensors.habit(
-            unique.repeat_interleave(I),
-            torch.arange(I).repeat(len(unique)),
-            tensors.trip_habit_number[first_trip].repeat_interleave(I),
-        ).reshape(len(unique), I)[inverse]  # (B, I)
+        habit = tensors.catalog_habits(customer, tensors.trip_habit_number[trips])  # (B, I) frozen per customer
+        unique, inverse = torch.unique(customer, return_inverse=True)  # (U,), (B,) for the per-customer baselines
         inputs = (customer, tensors.season[week], habit, tensors.price[week], tensors.promo[week])
         with_basket = network.catalog_utility(*inputs, network.basket_sums(basket_item, basket_offsets))  # (B, I)
         no_basket = network.catalog_utility(*inputs)  # (B, I)

@@ -37,13 +37,9 @@ def regular_utilities(
     habits at the end of the data and no basket context (the exported utility, less the items'
     recent level of ``engine.model.projection``)."""
     tensors = tensors or TripTensors(data, config.habit_decay)
-    B, I = len(customers), data.n_items
+    B = len(customers)
     customer = torch.from_numpy(customers)
-    habit = tensors.habit(
-        customer.repeat_interleave(I),
-        torch.arange(I).repeat(B),
-        torch.from_numpy(data.end_habit_number()[customers]).repeat_interleave(I),
-    ).reshape(B, I)
+    habit = tensors.catalog_habits(customer, torch.from_numpy(data.end_habit_number()[customers]))  # (B, I)
     utility = network.catalog_utility(
         customer,
         torch.from_numpy(data.season.mean(axis=0)).expand(B, -1),

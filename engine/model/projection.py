@@ -55,9 +55,7 @@ def trip_utilities(
         cust = torch.from_numpy(customer[rows])  # (B,)
         B = len(cust)
         sums = basket[rows].float() @ torch.cat([network.alpha, network.rho], dim=1)  # (B, 2K)
-        habit = tensors.habit(
-            cust.repeat_interleave(I), torch.arange(I).repeat(B), end_number[cust].repeat_interleave(I)
-        ).reshape(B, I)
+        habit = tensors.catalog_habits(cust, end_number[cust])  # (B, I) at the end of the window
         u[rows] = (
             network.catalog_utility(
                 cust, season.expand(B, -1), habit, price.expand(B, -1), promo.expand(B, -1, -1), sums

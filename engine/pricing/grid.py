@@ -116,20 +116,16 @@ def best_per_customer(
     rows = len(demand.full_weight)
     best_price = np.full(rows, np.nan)
     best_gain = np.zeros(rows)
-    starts = np.flatnonzero(demand.first)  # (H,) whole customers
-    for block_starts in np.array_split(starts, max(1, int(np.ceil(len(starts) / CHUNK)))):
-        if not len(block_starts):
-            continue
-        end = starts[np.searchsorted(starts, block_starts[-1]) + 1] if block_starts[-1] != starts[-1] else rows
-        block = slice(block_starts[0], end)
+    bounds = np.append(np.flatnonzero(demand.first), rows)  # (H + 1,) each customer's rows: bounds[c]:bounds[c+1]
+    for first in range(0, len(bounds) - 1, CHUNK):  # CHUNK whole customers at a time
+        edges = bounds[first : first + CHUNK + 1]  # (C + 1,)
+        block = slice(edges[0], edges[-1])
         gain, _ = gain_matrix(demand.take(block), prices, objective, weight)  # (rows in block, G)
-        local = block_starts - block_starts[0]  # (C,) first rows in the block
-        customer_gain = np.add.reduceat(gain, local, axis=0)  # (C, G)
+        customer_gain = np.add.reduceat(gain, edges[:-1] - edges[0], axis=0)  # (C, G)
         k = customer_gain.argmax(axis=1)
         top = customer_gain[np.arange(len(k)), k]  # (C,)
-        lengths = np.diff(np.append(local, end - block_starts[0]))  # (C,) rows per customer
-        best_price[block] = np.repeat(np.where(top > 0, prices[k], np.nan), lengths)
-        best_gain[block_starts] = np.maximum(top, 0.0)
+        best_price[block] = np.repeat(np.where(top > 0, prices[k], np.nan), np.diff(edges))
+        best_gain[edges[:-1]] = np.maximum(top, 0.0)
     return best_price, best_gain
 
 

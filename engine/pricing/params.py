@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
+from engine.cache import LruCache
 from engine.errors import DataError, ModelError
 from engine.model.projection import PAIR_PRIOR, anchor_couplings
 from engine.pricing.bundle import ALL_CUSTOMERS, Bundle
@@ -221,7 +222,16 @@ def load_bundle(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str | No
 def bundle_coupling(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str) -> np.ndarray:
     """(n, n) couplings of the bundle's items: the model's, re-anchored for a trained run to the
     joint purchases of its replayed trips (``engine.model.projection.anchor_couplings``; the truth
-    of a synthetic market is used as it is). Both projection paths take them from here."""
+    of a synthetic market is used as it is). Both projection paths take them from here; they are
+    computed once per (dataset version, run, items)."""
+    key = (bundle.dataset, bundle.dataset_version, run_id, tuple(bundle.item_ids))
+    return _COUPLINGS.get_or_compute(key, lambda: _bundle_coupling(cur, bundle, run_id)).copy()
+
+
+_COUPLINGS = LruCache(256)  # anchored couplings: a dataset version and a run id fix them
+
+
+def _bundle_coupling(cur: duckdb.DuckDBPyConnection, bundle: Bundle, run_id: str) -> np.ndarray:
     prepare(cur)
     everyone = query_parameters(bundle, run_id) | {"attribute": None, "value": None, "segment_values": [ALL_CUSTOMERS]}
     try:
