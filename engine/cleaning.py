@@ -33,7 +33,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "pseudonymized_customers",
         "changed",
-        "Customer identifiers replaced by a keyed hash (privacy); the key stays in the database.",
+        "Customer identifiers replaced by a keyed hash (privacy); the key is kept apart from the database file.",
     ),
     Rule("unknown_product", "dropped", "The line's product is not in the product master."),
     Rule(
