@@ -154,7 +154,9 @@ def privacy_settings() -> None:
     """Minimum group size, sensitive attributes, and whether they may be pricing segments."""
     con = common.get_connection()
     with st.expander("Privacy and fair-pricing settings"):
-        st.write("Customer identifiers are pseudonymized at ingest (keyed hash; the key is kept apart from the database file).")
+        st.write(
+            "Customer identifiers are pseudonymized at ingest (keyed hash; the key is kept apart from the database file)."
+        )
         with st.form("privacy_form"):
             k = st.number_input(
                 "Minimum group size (figures over fewer customers are suppressed)",
