@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,10 @@ WEEKS = 4.0
 def markets(tmp_path_factory):
     """'sample' as generated; 'rich' the same market where bundles pay: unit costs at 35% of the
     shelf price and every customer more price sensitive (beta + 1), in the true parameters."""
+    # a fixed pseudonymization key: the customers' hash buckets, and so the optimizer's coarse-stage
+    # sample, are the same in every run (test_the_sampled_search_keeps_the_bar depends on it)
+    previous = os.environ.get("STUDIO_PSEUDONYM_KEY")
+    os.environ["STUDIO_PSEUDONYM_KEY"] = "optimizer-tests-fixed-pseudonymization-key-0001"
     con = store.connect(tmp_path_factory.mktemp("optimize") / "studio.duckdb")
     synthetic.ingest_sample(con, "sample")
     store.set_setting(con, "allow_sensitive_segments", True)  # these tests price by income on purpose
@@ -31,6 +37,10 @@ def markets(tmp_path_factory):
         cur.execute("UPDATE model_customers SET beta_customer = beta_customer + 1.0 WHERE run_id = 'truth'")
     yield con
     con.close()
+    if previous is None:
+        os.environ.pop("STUDIO_PSEUDONYM_KEY", None)
+    else:
+        os.environ["STUDIO_PSEUDONYM_KEY"] = previous
 
 
 def true_pairs(con, dataset, sign):
@@ -84,7 +94,10 @@ def test_the_sampled_search_keeps_the_bar(markets, monkeypatch):
     within 90% of the true optimum (the decision always uses every customer)."""
     from engine.pricing import search
 
-    monkeypatch.setattr(search, "SAMPLE", 60)
+    # 150 of the 500 customers. The sample follows a hash of the pseudonymized ids; with a new key in
+    # every test database (before the fixture fixed it) and 60 customers, about one run in three drew
+    # a sample skewed enough to miss the bar, since projections replay each customer's trips.
+    monkeypatch.setattr(search, "SAMPLE", 150)
     for items in true_pairs(markets, "rich", 1)[:6]:
         _, true_gain, _ = true_optimum(markets, "rich", items)
         decision = optimize_price(markets, "rich", items, guardrails=LOOSE, weeks=WEEKS)
